@@ -1,0 +1,133 @@
+"""Seeing maps: colour them, lay them over images, and draw grids (notebook 01).
+
+Images may be grayscale (H, W), (H, W, 1) or RGB (H, W, 3), in any range:
+they are scaled to [0, 1] for display only. Maps are (H, W) floats, shown
+after min-max scaling (a flat map shows as zeros).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+from camlab.errors import InputError
+from camlab.maps import normalize, upsample
+
+
+def display_image(image) -> np.ndarray:
+    """One image as float RGB (H, W, 3) in [0, 1], min-max scaled for display."""
+    array = np.asarray(image, dtype="float32")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., np.newaxis], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise InputError(f"An image must be (H, W), (H, W, 1) or (H, W, 3); got {np.shape(image)}.")
+    low, high = float(array.min()), float(array.max())
+    return (array - low) / (high - low) if high > low else np.zeros_like(array)
+
+
+def colorize(heatmap, cmap="jet") -> np.ndarray:
+    """A map (H, W) or maps (N, H, W) as RGB float (..., 3) in [0, 1].
+
+    Each map is min-max scaled first; "jet" is seed 001's colour map, any
+    Matplotlib colour map name works ("Greens", "Reds", "inferno", ...).
+    """
+    scaled = normalize(heatmap)
+    return matplotlib.colormaps[cmap](scaled)[..., :3].astype("float32")
+
+
+def overlay(image, heatmap, alpha=0.5, cmap="jet") -> np.ndarray:
+    """Lay a coloured map over an image: (1 - alpha) * image + alpha * colour.
+
+    image: (H, W), (H, W, 1) or (H, W, 3), any range. heatmap: (h, w); it is
+    upsampled (bilinear) when smaller than the image. alpha in [0, 1].
+    Returns RGB float (H, W, 3) in [0, 1]. Seed 001 does the same with
+    ``cv2.addWeighted(img, 0.5, cam, 0.25, 0)``.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must lie in [0, 1]; got {alpha}.")
+    picture = display_image(image)
+    heatmap = np.asarray(heatmap, dtype="float32")
+    if heatmap.ndim != 2:
+        raise InputError(f"heatmap must be one map (H, W); got shape {heatmap.shape}.")
+    if heatmap.shape != picture.shape[:2]:
+        heatmap = upsample(heatmap, picture.shape[:2])
+    return ((1.0 - alpha) * picture + alpha * colorize(heatmap, cmap)).astype("float32")
+
+
+def caption(predicted=None, probability=None, label=None, class_names=None) -> str:
+    """"pred 7 (0.98) | true 7" from what is known; names via ``class_names``."""
+    def name(index):
+        return str(class_names[index]) if class_names is not None else str(index)
+
+    parts = []
+    if predicted is not None:
+        text = f"pred {name(int(predicted))}"
+        if probability is not None:
+            text += f" ({float(probability):.2f})"
+        parts.append(text)
+    if label is not None:
+        parts.append(f"true {name(int(label))}")
+    return " | ".join(parts)
+
+
+def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
+              class_names=None, columns=5, cmap="jet", alpha=0.5, titles=None):
+    """A grid: each image with its map laid over it, captioned with the prediction.
+
+    images: (N, H, W[, C]); maps: (N, H, W) or smaller (upsampled to fit).
+    predicted, labels: (N,) class indices; probabilities: (N,) the predicted
+    class's probability, or (N, classes). class_names turns indices into names;
+    titles replaces the captions. Draws one Matplotlib figure and shows it.
+    """
+    images, maps = np.asarray(images), np.asarray(maps)
+    if len(images) != len(maps):
+        raise InputError(f"{len(images)} images but {len(maps)} maps; pass one map per image.")
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        axis.imshow(overlay(images[index], maps[index], alpha=alpha, cmap=cmap))
+        if titles is not None:
+            axis.set_title(str(titles[index]), fontsize=9)
+            continue
+        probability = None
+        if probabilities is not None:
+            row = np.asarray(probabilities)[index]
+            probability = row[int(predicted[index])] if np.ndim(row) else row
+        axis.set_title(
+            caption(None if predicted is None else predicted[index], probability,
+                    None if labels is None else labels[index], class_names),
+            fontsize=9,
+        )
+    figure.tight_layout()
+    plt.show()
+
+
+def show_explanation(image, heatmap, title=None, cmap="jet", alpha=0.5):
+    """One image three ways, side by side: the image, its map, the overlay.
+
+    As seed 001 shows them. image: (H, W[, C]); heatmap: (h, w).
+    """
+    heatmap = np.asarray(heatmap, dtype="float32")
+    picture = display_image(image)
+    figure, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    axes[0].imshow(picture)
+    axes[0].set_title("image")
+    shown = axes[1].imshow(normalize(heatmap), cmap=cmap, vmin=0, vmax=1)
+    axes[1].set_title("map")
+    figure.colorbar(shown, ax=axes[1], fraction=0.046)
+    axes[2].imshow(overlay(image, heatmap, alpha=alpha, cmap=cmap))
+    axes[2].set_title("overlay")
+    for axis in axes:
+        axis.axis("off")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    plt.show()
