@@ -152,7 +152,11 @@ def _as_images(pixels) -> np.ndarray:
 
 
 def stratified_split(labels, test_fraction, seed=0):
-    """Indices (train, test) that keep every class's share, reproducibly."""
+    """Indices (train, test) that keep every class's share, reproducibly.
+
+    Both come shuffled: the offline sources are sorted by label, and a model
+    fit with ``validation_split`` would otherwise hold out the last classes.
+    """
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -161,7 +165,7 @@ def stratified_split(labels, test_fraction, seed=0):
         cut = int(round(len(members) * test_fraction))
         test.append(members[:cut])
         train.append(members[cut:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
 def _subsample(dataset: Dataset, train: int, test: int, seed=0) -> Dataset:

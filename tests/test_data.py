@@ -110,6 +110,14 @@ def test_stratified_split_is_reproducible_and_balanced():
     assert len(set(train) & set(test)) == 0 and len(train) + len(test) == 100
     assert np.bincount(labels[test]).tolist() == [5] * 4
     np.testing.assert_array_equal(test, data.stratified_split(labels, 0.2, seed=3)[1])
+    # shuffled, not sorted by label: a validation_split must not hold out whole classes
+    assert len(np.unique(labels[train][-15:])) > 1
+
+
+def test_offline_digits_are_shuffled_for_validation_split():
+    dataset = camlab.load_mnist(offline=True)
+    held_out = dataset.y_train[-int(0.3 * len(dataset.y_train)):]
+    assert np.bincount(held_out, minlength=10).min() > 80
 
 
 def test_fast_mode_flag(monkeypatch):
