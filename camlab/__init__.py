@@ -4,14 +4,21 @@ The public calls, by the notebook that introduces them:
 
 - 01 (CAM on MNIST): ``load_mnist``, ``gap_cnn``, ``cam``, ``explain``,
   ``upsample``, ``normalize``, ``colorize``, ``overlay``, ``show_maps``,
-  ``show_explanation``, ``check_cam``, ``fast_mode``.
-- 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``.
+  ``show_explanation``, ``check_cam``, ``fast_mode``; ``explore`` (the explorer widget).
+- 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
+  ``check_upsampled_cam``, ``check_least_sure``.
+- 03 (CAM on cats vs. dogs, boxes): ``load_cats_vs_dogs``, ``preprocess``,
+  ``pretrained_gap_model``, ``box_from_map``, ``boxes_from_maps``, ``draw_box``,
+  ``show_boxes``, ``box_slider``, ``check_class_cam``, ``check_box_from_map``.
+- 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``,
+  ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
+  ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
 
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
 """
 
 from camlab.course import fast_mode
-from camlab.data import Dataset, load_mnist
+from camlab.data import Dataset, load_fashion_mnist, load_mnist
 from camlab.errors import (
     CamlabError,
     ClassIndexError,
@@ -20,7 +27,7 @@ from camlab.errors import (
     InputError,
     ModelError,
 )
-from camlab.exercises import check_cam
+from camlab.exercises import check_cam, check_least_sure, check_upsampled_cam
 from camlab.maps import normalize, upsample
 from camlab.methods import (
     METHODS,
@@ -29,18 +36,45 @@ from camlab.methods import (
     explain,
     gradcam,
     gradcam_plus_plus,
+    guided_backprop,
+    guided_gradcam,
     layercam,
     scorecam,
 )
-from camlab.models import gap_cnn
-from camlab.viz import colorize, overlay, show_explanation, show_maps
+from camlab.models import flatten_cnn, gap_cnn
+from camlab.viz import (
+    colorize,
+    gradient_image,
+    overlay,
+    show_comparison,
+    show_explanation,
+    show_maps,
+)
+from camlab.widgets import explore
+
+# notebook 03
+from camlab.boxes import box_from_map, box_slider, boxes_from_maps, draw_box, show_boxes
+from camlab.exercises import check_box_from_map, check_class_cam
+from camlab.models import pretrained_gap_model
+from camlab.photos import Photos, load_cats_vs_dogs, preprocess
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METHODS", "CamlabError", "ClassIndexError", "DataUnavailableError", "Dataset",
     "DownloadError", "Explanation", "InputError", "ModelError", "cam", "check_cam",
-    "colorize", "explain", "fast_mode", "gap_cnn", "gradcam", "gradcam_plus_plus",
-    "layercam", "load_mnist", "normalize", "overlay", "scorecam", "show_explanation",
+    "colorize", "explain", "fast_mode", "gap_cnn", "gradcam", "gradient_image", "gradcam_plus_plus",
+    "guided_backprop", "guided_gradcam", "layercam", "load_mnist", "normalize", "overlay", "scorecam", "show_comparison", "show_explanation",
     "show_maps", "upsample",
+    # notebook 02
+    "check_least_sure", "check_upsampled_cam", "explore", "load_fashion_mnist",
+    # notebook 03
+    "Photos", "box_from_map", "box_slider", "boxes_from_maps", "check_box_from_map",
+    "check_class_cam", "draw_box", "load_cats_vs_dogs", "preprocess", "pretrained_gap_model",
+    "show_boxes",
+    # notebook 04
+    "check_gradcam_plus_plus_weights", "check_gradcam_weights", "flatten_cnn",
 ]
+
+# notebook 04
+from camlab.exercises import check_gradcam_plus_plus_weights, check_gradcam_weights  # noqa: E402

@@ -1,5 +1,6 @@
 """Loading the course's data: real downloads, checksummed and cached, with
-honest offline fallbacks (notebook 01).
+honest offline fallbacks (notebook 01: MNIST; notebook 02: Fashion-MNIST and
+``asset_path``, the files camlab ships in data/).
 
 Learners online get the real data sets, from the same addresses Keras uses.
 When a download cannot be reached (a machine with no internet), a loader falls
@@ -11,6 +12,7 @@ corrupted download is an error, never silently used.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import os
 import shutil
@@ -19,6 +21,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,35 @@ def cache_dir() -> Path:
     return Path(keras_home).expanduser() / "datasets"
 
 
+_PACKAGE = Path(__file__).resolve().parent
+# Where the files of the repository's data/ folder live: inside an installed
+# wheel they are the package camlab/assets; an editable install (a clone,
+# `pip install -e .`) reads data/ next to camlab/ directly.
+ASSET_FOLDERS = (_PACKAGE / "assets", _PACKAGE.parent / "data")
+
+
+def asset_path(*parts) -> Path:
+    """The path of a file camlab ships, e.g. ``asset_path("fashion_mnist", "LICENSE")``.
+
+    ``parts`` are relative to the repository's ``data/`` folder (notebook 02).
+    Looks in the installed package (``camlab/assets``) first, then in ``data/``
+    of a source checkout. Raises ``DataUnavailableError`` when neither holds it.
+    """
+    relative = Path(*parts)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise DataUnavailableError(f"asset_path takes a path inside data/, got {relative}.")
+    for folder in ASSET_FOLDERS:
+        candidate = folder / relative
+        if candidate.is_file():
+            return candidate
+    raise DataUnavailableError(
+        f"camlab's shipped file data/{relative.as_posix()} is missing (looked in "
+        f"{' and '.join(str(f) for f in ASSET_FOLDERS)}). Reinstall camlab "
+        "(pip install --force-reinstall camlab-course), or from a clone run "
+        "`git checkout -- data/`."
+    )
+
+
 def file_hash(path, algorithm="sha256") -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
@@ -54,8 +86,8 @@ def _algorithm(expected_hash: str) -> str:
     return "md5" if len(expected_hash) == 32 else "sha256"
 
 
-def fetch(url: str, expected_hash: str, filename: str, subdir: str = "",
-          directory=None, timeout: float = 30.0) -> Path:
+def fetch(url: str, expected_hash, filename: str, subdir: str = "",
+          directory=None, timeout: float = 30.0, expected_size=None) -> Path:
     """Download ``url`` once, check its hash, and return the cached file's path.
 
     ``expected_hash`` is a SHA-256 (64 hex digits) or MD5 (32) of the file. A
@@ -63,12 +95,29 @@ def fetch(url: str, expected_hash: str, filename: str, subdir: str = "",
     with the wrong hash is downloaded again. Raises ``DataUnavailableError``
     when the address cannot be reached and ``DownloadError`` when what arrives
     does not match the hash (the bad file is deleted, never kept).
+    ``expected_size`` (bytes) is checked too when given; a file whose checksum
+    was never published may pass ``expected_hash=None`` with a size, and the
+    caller then checks the contents (notebook 03: ``camlab.photos``).
     """
+    if expected_hash is None and expected_size is None:
+        raise ValueError("fetch needs expected_hash, expected_size, or both.")
     folder = Path(directory) if directory is not None else cache_dir()
     folder = folder / subdir if subdir else folder
     target = folder / filename
-    algorithm = _algorithm(expected_hash)
-    if target.exists() and file_hash(target, algorithm) == expected_hash:
+    algorithm = _algorithm(expected_hash) if expected_hash is not None else "sha256"
+
+    def mismatch(path):
+        """What is wrong with the file at ``path``, or None."""
+        size = os.path.getsize(path)
+        if expected_size is not None and size != expected_size:
+            return f"it has {size:,} bytes, expected {expected_size:,}"
+        if expected_hash is not None:
+            got = file_hash(path, algorithm)
+            if got != expected_hash:
+                return f"its {algorithm} is {got}, expected {expected_hash}"
+        return None
+
+    if target.exists() and mismatch(target) is None:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
@@ -81,13 +130,12 @@ def fetch(url: str, expected_hash: str, filename: str, subdir: str = "",
         except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as error:
             reason = getattr(error, "reason", error)
             raise DataUnavailableError(f"Cannot download {url}: {reason}") from error
-        got = file_hash(partial, algorithm)
-        if got != expected_hash:
+        wrong = mismatch(partial)
+        if wrong is not None:
             raise DownloadError(
-                f"The download of {url} is corrupted: its {algorithm} is {got}, "
-                f"expected {expected_hash}. The bad file was deleted; run the cell "
-                "again. If it fails again, the server's copy differs from the one "
-                "the course was written for: please report it."
+                f"The download of {url} is corrupted: {wrong}. The bad file was "
+                "deleted; run the cell again. If it fails again, the server's copy "
+                "differs from the one the course was written for: please report it."
             )
         os.replace(partial, target)
     finally:
@@ -257,3 +305,152 @@ def load_mnist(fast=None, *, offline=False, url=MNIST_URL, sha256=MNIST_SHA256,
     )
     return _subsample(dataset, 6000, 1000) if fast else dataset
 
+
+
+# ----------------------------------------------------------------------------
+# Fashion-MNIST (notebook 02)
+# ----------------------------------------------------------------------------
+
+FASHION_MNIST_URL = KERAS_DATASETS  # where keras.datasets.fashion_mnist downloads from
+# The official MD5 of each file, as published in Zalando's README
+# (github.com/zalandoresearch/fashion-mnist, "Get the Data").
+FASHION_MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_SUBSET = ("fashion_mnist", "fmnist_test_first2000_x.npz",
+                  "fmnist_test_first2000_y.npz")
+FASHION_SUBSET_HELD_OUT = 0.25  # of the 2,000 shipped images: 1,500 train, 500 held out
+
+
+def read_idx(path) -> np.ndarray:
+    """Read an IDX file (the MNIST format; gzipped or not) into a uint8 array.
+
+    The format: two zero bytes, a type byte (0x08: unsigned bytes), the number
+    of dimensions d, then d big-endian uint32 sizes and the values. Returns an
+    array of those sizes, e.g. (60000, 28, 28) images or (60000,) labels.
+    Anything else, truncated or padded, raises ``DownloadError``.
+    """
+    def refuse(why):
+        return DownloadError(f"{path} is not a readable IDX file ({why}); delete it and retry.")
+
+    try:
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise refuse(error) from error
+    if len(raw) < 4 or raw[:2] != b"\x00\x00":
+        raise refuse("no IDX header")
+    if raw[2] != 0x08:
+        raise refuse(f"value type 0x{raw[2]:02x}, expected 0x08 (unsigned bytes)")
+    rank = raw[3]
+    start = 4 + 4 * rank
+    if rank == 0 or len(raw) < start:
+        raise refuse(f"a header of {rank} dimensions")
+    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=rank, offset=4))
+    if len(raw) - start != int(np.prod(shape)):
+        raise refuse(f"{len(raw) - start} values for a shape {shape}")
+    return np.frombuffer(raw, np.uint8, offset=start).reshape(shape)
+
+
+def _read_fashion_files(paths) -> tuple:
+    """x_train, y_train, x_test, y_test from the four official IDX files."""
+    arrays = {name: read_idx(path) for name, path in paths.items()}
+    parts = []
+    for kind in ("train", "t10k"):
+        images = arrays[f"{kind}-images-idx3-ubyte.gz"]
+        labels = arrays[f"{kind}-labels-idx1-ubyte.gz"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or labels.ndim != 1 \
+                or len(images) != len(labels) or labels.max(initial=0) >= 10:
+            raise DownloadError(
+                f"The Fashion-MNIST {kind} files hold images {images.shape} and labels "
+                f"{labels.shape}; expected (N, 28, 28) and (N,) with classes 0-9. "
+                f"Delete them from {paths[f'{kind}-labels-idx1-ubyte.gz'].parent} and retry."
+            )
+        parts += [images, labels]
+    return tuple(parts)
+
+
+def fashion_mnist_subset(held_out=FASHION_SUBSET_HELD_OUT, seed=0, *, why="offline") -> Dataset:
+    """The 2,000 real Fashion-MNIST images that camlab ships, as a ``Dataset``.
+
+    They are the first 2,000 images of the official test set (188-219 per
+    class), split stratified and reproducibly (``seed``) into a training part
+    and a held-out part (``held_out``: its fraction; 0.25 gives 1,500 / 500).
+    ``why`` names the reason in ``source``: "offline" (the download failed:
+    fallback) or "fast" (fast mode chose it). Either way ``fallback`` is True:
+    this is not the full data set.
+    """
+    folder, images_file, labels_file = FASHION_SUBSET
+    with np.load(asset_path(folder, images_file), allow_pickle=False) as stored:
+        pixels = stored["arr_0"]
+    with np.load(asset_path(folder, labels_file), allow_pickle=False) as stored:
+        labels = stored["arr_0"].astype("int64")
+    train, test = stratified_split(labels, held_out, seed)
+    reason = {"offline": "OFFLINE FALLBACK", "fast": "FAST MODE"}[why]
+    return Dataset(
+        x_train=_as_images(pixels[train]), y_train=labels[train],
+        x_test=_as_images(pixels[test]), y_test=labels[test],
+        class_names=FASHION_CLASSES,
+        source=f"{reason}: the first 2,000 real Fashion-MNIST test images, shipped with "
+               f"camlab ({len(train):,} train / {len(test)} held out), not the full 70,000",
+        fallback=True,
+    )
+
+
+def load_fashion_mnist(fast=None, *, offline=False, url=FASHION_MNIST_URL,
+                       md5=FASHION_MNIST_MD5, directory=None) -> Dataset:
+    """Fashion-MNIST (Xiao, Rasul and Vollgraf 2017; Zalando, MIT) as 28x28x1 images.
+
+    Downloads the four official IDX files from Keras's address, as
+    ``keras.datasets.fashion_mnist`` does (into the same cache folder,
+    ``fashion-mnist``), checks each against Zalando's MD5 (``md5``: file name
+    -> hash) and returns the 60,000 training and 10,000 test images with the
+    ten class names (``FASHION_CLASSES``). Without a network it falls back,
+    loudly, to ``fashion_mnist_subset()``: 2,000 real images shipped with
+    camlab. ``fast`` (default ``camlab.fast_mode()``) uses that same subset
+    even online, so CI and a quick run see the same images. ``offline=True``
+    skips the download. A corrupted download raises ``DownloadError``.
+    ``Dataset.source`` and ``Dataset.fallback`` say which data you have.
+    """
+    fast = fast_mode() if fast is None else fast
+    if fast:
+        subset = fashion_mnist_subset(why="fast")
+        notice(
+            "Fast mode: training on the 2,000 Fashion-MNIST images shipped with camlab",
+            "Fast mode (CI=true or CAMLAB_FAST=1) skips the download and uses the first "
+            f"2,000 real test images of Fashion-MNIST, {len(subset.x_train):,} to train "
+            f"and {len(subset.x_test)} held out. Accuracy is lower than on the full "
+            "70,000. Set CAMLAB_FAST=0 for the full set.",
+        )
+        return subset
+    if not offline:
+        try:
+            paths = {name: fetch(url + name, md5[name], name, subdir="fashion-mnist",
+                                 directory=directory)
+                     for name in FASHION_MNIST_MD5}
+        except DataUnavailableError as error:
+            subset = fashion_mnist_subset(why="offline")
+            notice(
+                "Fashion-MNIST could not be downloaded: using an offline stand-in",
+                f"{error}\nUsing the first 2,000 real Fashion-MNIST test images shipped "
+                f"with camlab instead ({len(subset.x_train):,} to train, "
+                f"{len(subset.x_test)} held out). They are real, but far fewer than the "
+                "70,000 of Fashion-MNIST: accuracy will be lower. Run online to get the "
+                "real thing.",
+            )
+            return subset
+    if offline:
+        return fashion_mnist_subset(why="offline")
+    x_train, y_train, x_test, y_test = _read_fashion_files(paths)
+    return Dataset(
+        x_train=_as_images(x_train), y_train=y_train.astype("int64"),
+        x_test=_as_images(x_test), y_test=y_test.astype("int64"),
+        class_names=FASHION_CLASSES, source=f"Fashion-MNIST from {url}", fallback=False,
+    )

@@ -52,7 +52,8 @@ def _is_graph_model(layer) -> bool:
     return isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph")
 
 
-def _tensors(structure) -> list:
+def tensors_in(structure) -> list:
+    """The tensors in a nested structure of call arguments or outputs, in order."""
     return [t for t in tf.nest.flatten(structure) if tf.is_tensor(t)]
 
 
@@ -394,7 +395,7 @@ def read_model(model, input_shape=None) -> Anatomy:
     records, keep = [], []
 
     def on_call(index, path, layer, args, outputs):
-        ins, outs = _tensors(args), _tensors(outputs)
+        ins, outs = tensors_in(args), tensors_in(outputs)
         keep.extend(ins + outs)  # keep ids unique while recording
         shape = tuple(outs[0].shape[1:]) if outs else ()
         records.append(

@@ -40,6 +40,7 @@ import tensorflow as tf
 
 from camlab import graph
 from camlab.errors import ClassIndexError, InputError, ModelError
+from camlab.backprop import ReluRewriter, check_modifier
 from camlab.maps import INTERPOLATIONS, normalize_tensor, upsample_tensor
 
 
@@ -94,8 +95,12 @@ def cam_map(feature_maps, class_weights, **_):
         gradients=True)
 def gradcam_map(feature_maps, gradients, **_):
     """L^c = ReLU(sum_k alpha_k^c A^k), alpha_k^c = (1/Z) sum_ij dS^c/dA^k_ij."""
-    alpha = tf.reduce_mean(gradients, axis=(1, 2))
-    return tf.nn.relu(weighted_sum(feature_maps, alpha))
+    return tf.nn.relu(weighted_sum(feature_maps, gradcam_weights(gradients)))
+
+
+def gradcam_weights(gradients):
+    """alpha_k^c: the spatial mean of each map's gradient, (N, h, w, K) -> (N, K)."""
+    return tf.reduce_mean(gradients, axis=(1, 2))
 
 
 @method("gradcam_plus_plus", "Grad-CAM++", "Chattopadhay et al. 2018, Grad-CAM++: "
@@ -111,14 +116,22 @@ def gradcam_plus_plus_map(feature_maps, gradients, **_):
     and position; it is dropped, so raw maps are the paper's divided by
     exp(S^c) and normalised maps are identical (and never overflow).
     """
+    return tf.nn.relu(weighted_sum(feature_maps, gradcam_plus_plus_weights(feature_maps, gradients)))
+
+
+def gradcam_plus_plus_weights(feature_maps, gradients):
+    """w_k^c = sum_ij alpha_ij^kc ReLU(g), alpha = g^2 / (2 g^2 + sum_ab A_ab g^3).
+
+    feature_maps, gradients: (N, h, w, K) -> weights (N, K); alpha is 0 where
+    its denominator is 0 (no gradient).
+    """
     g2 = tf.square(gradients)
     g3 = g2 * gradients
     spatial_sum = tf.reduce_sum(feature_maps, axis=(1, 2), keepdims=True)
     denominator = 2.0 * g2 + spatial_sum * g3
     safe = tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
     alpha = tf.where(denominator != 0.0, g2 / safe, tf.zeros_like(g2))
-    weights = tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2))
-    return tf.nn.relu(weighted_sum(feature_maps, weights))
+    return tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2))
 
 
 @method("layercam", "Layer-CAM", "Jiang et al. 2021, LayerCAM: Exploring Hierarchical "
@@ -280,105 +293,152 @@ def default_batch_size(input_shape, gradients) -> int:
     return int(max(1, min(1024, budget // values)))
 
 
-class _Scorer:
-    """The compiled pipeline of one model, layer, method and output options."""
+def _class_scores(head, captured):
+    """Class scores S (N, classes) and the Dense kernel as (K, classes), or None.
 
-    def __init__(self, anatomy, target, chosen, interpolation, normalize):
-        self.anatomy, self.target, self.method = anatomy, target, chosen
-        head = anatomy.head
-        model = anatomy.model
-        dense = head.dense.layer if head.dense is not None else None
-
-        def class_scores_and_weights(captured):
-            """Scores S (N, classes) and the Dense weights as (K, classes)."""
-            if dense is not None:
-                kernel = tf.cast(dense.kernel, tf.float32)
-                scores = tf.matmul(tf.cast(captured["dense_input"], tf.float32), kernel)
-                if dense.use_bias:
-                    scores = scores + tf.cast(dense.bias, tf.float32)
-            else:
-                scores = tf.reshape(tf.cast(captured["scores"], tf.float32),
-                                    (tf.shape(captured["scores"])[0], -1))
-                kernel = None
-            if head.binary_sigmoid:  # one sigmoid unit: class 0 is -z, class 1 is z
-                scores = tf.concat([-scores, scores], axis=-1)
-                kernel = None if kernel is None else tf.concat([-kernel, kernel], axis=-1)
-            return scores, kernel
-
-        def forward(images, tape=None):
-            captured = {}
-
-            def on_call(index, path, layer, args, outputs):
-                if index == target.index:
-                    if tape is not None:
-                        tape.watch(outputs)
-                    captured["feature_maps"] = outputs
-                if head.dense is not None and index == head.dense.index:
-                    captured["dense_input"] = graph._tensors(args)[0]
-                if head.dense is None and index == head.scores.index:
-                    captured["scores"] = outputs
-
-            graph.walk(model, images, on_call)
-            scores, kernel = class_scores_and_weights(captured)
-            return captured["feature_maps"], scores, kernel
-
-        def pick(classes, scores):
-            chosen_class = tf.where(classes < 0, tf.argmax(scores, axis=-1, output_type=tf.int32), classes)
-            return chosen_class, tf.gather(scores, chosen_class, batch_dims=1)
-
-        def class_score_fn(chosen_class):
-            def class_score(masked_images):
-                _, scores, _ = forward(masked_images)
-                return tf.gather(scores, chosen_class, batch_dims=1)
-
-            return class_score
-
-        height, width = anatomy.input_shape[:2]
-
-        def run(images, classes):
-            if chosen.gradients:
-                with tf.GradientTape() as tape:
-                    feature_maps, scores, kernel = forward(images, tape)
-                    chosen_class, class_score = pick(classes, scores)
-                gradients = tape.gradient(class_score, feature_maps)
-                gradients = tf.cast(gradients, tf.float32)
-            else:
-                feature_maps, scores, kernel = forward(images)
-                chosen_class, class_score = pick(classes, scores)
-                gradients = None
-            feature_maps = tf.cast(feature_maps, tf.float32)
-            class_weights = None
-            if chosen.gap_head:
-                class_weights = tf.gather(tf.transpose(kernel), chosen_class)
-            maps = chosen.compute(
-                feature_maps=feature_maps,
-                gradients=gradients,
-                class_weights=class_weights,
-                images=images,
-                class_score=class_score_fn(chosen_class),
-            )
-            finite = tf.logical_and(
-                tf.reduce_all(tf.math.is_finite(maps), axis=(1, 2)),
-                tf.reduce_all(tf.math.is_finite(scores), axis=-1),
-            )
-            if interpolation is not None:
-                maps = upsample_tensor(maps, (height, width), interpolation)
-            if normalize:
-                maps = normalize_tensor(maps)
-            if head.activation == "sigmoid":
-                probabilities = tf.sigmoid(scores)
-            else:
-                probabilities = tf.nn.softmax(scores, axis=-1)
-            return maps, chosen_class, scores, probabilities, finite
-
-        signature = [
-            tf.TensorSpec((None,) + anatomy.input_shape, tf.float32),
-            tf.TensorSpec((None,), tf.int32),
-        ]
-        self.run = tf.function(run, input_signature=signature, reduce_retracing=True)
+    With a Dense head the scores are computed from its input, x @ kernel + bias,
+    so its softmax or sigmoid is never in the way; otherwise they are the
+    output of ``head.scores``. One sigmoid unit z becomes two classes (-z, z).
+    """
+    dense = head.dense.layer if head.dense is not None else None
+    if dense is not None:
+        kernel = tf.cast(dense.kernel, tf.float32)
+        scores = tf.matmul(tf.cast(captured["dense_input"], tf.float32), kernel)
+        if dense.use_bias:
+            scores = scores + tf.cast(dense.bias, tf.float32)
+    else:
+        raw = tf.cast(captured["scores"], tf.float32)
+        scores, kernel = tf.reshape(raw, (tf.shape(raw)[0], -1)), None
+    if head.binary_sigmoid:
+        scores = tf.concat([-scores, scores], axis=-1)
+        kernel = None if kernel is None else tf.concat([-kernel, kernel], axis=-1)
+    return scores, kernel
 
 
-_SCORERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def _forward(anatomy, images, target_index=None, tape=None, rewriter=None):
+    """Run the model once: (feature maps at ``target_index`` or None, scores, kernel).
+
+    The feature maps are watched by ``tape`` as soon as they exist, so one
+    backward pass gives dS/dA; ``rewriter`` swaps ReLUs for modified ones.
+    """
+    head = anatomy.head
+    captured = {}
+
+    def on_call(index, path, layer, args, outputs):
+        replaced = rewriter.on_call(index, path, layer, args, outputs) if rewriter else None
+        if replaced is not None:
+            outputs = replaced
+        if index == target_index:
+            if tape is not None:
+                tape.watch(outputs)
+            captured["feature_maps"] = outputs
+        if head.dense is not None and index == head.dense.index:
+            captured["dense_input"] = graph.tensors_in(args)[0]
+        if head.dense is None and index == head.scores.index:
+            captured["scores"] = outputs
+        return replaced
+
+    graph.walk(anatomy.model, images, on_call)
+    scores, kernel = _class_scores(head, captured)
+    return captured.get("feature_maps"), scores, kernel
+
+
+def _pick(classes, scores):
+    """The class of each image (-1: the top-scoring one) and its score S^c (N,)."""
+    top = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    chosen = tf.where(classes < 0, top, classes)
+    return chosen, tf.gather(scores, chosen, batch_dims=1)
+
+
+def _probabilities(head, scores):
+    return tf.sigmoid(scores) if head.activation == "sigmoid" else tf.nn.softmax(scores, axis=-1)
+
+
+def _all_finite(tensor, axes):
+    return tf.reduce_all(tf.math.is_finite(tensor), axis=axes)
+
+
+class _Compiled:
+    """One compiled pipeline: a model at one input shape, a layer, a method, options.
+
+    Holds the ``tf.function`` (traced once per batch shape) and the ReLU
+    rewriter whose weight copies must be refreshed before every call.
+    """
+
+    def __init__(self, anatomy, run, modifier):
+        self.rewriter = ReluRewriter(anatomy, modifier)
+        signature = [tf.TensorSpec((None,) + anatomy.input_shape, tf.float32),
+                     tf.TensorSpec((None,), tf.int32)]
+        self.run = tf.function(lambda images, classes: run(images, classes, self.rewriter),
+                               input_signature=signature, reduce_retracing=True)
+
+    def __call__(self, images, classes):
+        self.rewriter.sync()
+        return self.run(images, classes)
+
+
+def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
+    """Steps 2-5 of the module docstring for one batch, as one function."""
+    head = anatomy.head
+    height, width = anatomy.input_shape[:2]
+
+    def run(images, classes, rewriter):
+        if chosen.gradients:
+            with tf.GradientTape() as tape:
+                feature_maps, scores, kernel = _forward(anatomy, images, target.index, tape, rewriter)
+                chosen_class, class_score = _pick(classes, scores)
+            gradients = tf.cast(tape.gradient(class_score, feature_maps), tf.float32)
+        else:
+            feature_maps, scores, kernel = _forward(anatomy, images, target.index, None, rewriter)
+            chosen_class, class_score = _pick(classes, scores)
+            gradients = None
+
+        def class_score_of(masked_images):
+            _, masked_scores, _ = _forward(anatomy, masked_images)
+            return tf.gather(masked_scores, chosen_class, batch_dims=1)
+
+        maps = chosen.compute(
+            feature_maps=tf.cast(feature_maps, tf.float32),
+            gradients=gradients,
+            class_weights=tf.gather(tf.transpose(kernel), chosen_class) if chosen.gap_head else None,
+            images=images,
+            class_score=class_score_of,
+        )
+        finite = tf.logical_and(_all_finite(maps, (1, 2)), _all_finite(scores, -1))
+        if interpolation is not None:
+            maps = upsample_tensor(maps, (height, width), interpolation)
+        if normalize:
+            maps = normalize_tensor(maps)
+        return maps, chosen_class, scores, _probabilities(head, scores), finite
+
+    return run
+
+
+def _input_gradient_pipeline(anatomy):
+    """dS^c/dx for one batch: the gradient of the class score at every pixel."""
+    head = anatomy.head
+
+    def run(images, classes, rewriter):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            _, scores, _ = _forward(anatomy, images, None, None, rewriter)
+            chosen_class, class_score = _pick(classes, scores)
+        gradients = tf.cast(tape.gradient(class_score, images), tf.float32)
+        finite = tf.logical_and(_all_finite(gradients, (1, 2, 3)), _all_finite(scores, -1))
+        return gradients, chosen_class, scores, _probabilities(head, scores), finite
+
+    return run
+
+
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _compiled(anatomy, key, build, modifier):
+    per_model = _COMPILED.setdefault(anatomy.model, {})
+    key = (anatomy.input_shape, modifier) + key
+    if key not in per_model:
+        per_model[key] = _Compiled(anatomy, build(), modifier)
+    return per_model[key]
 
 
 @contextlib.contextmanager
@@ -394,8 +454,33 @@ def _quiet_tracing():
         logger.setLevel(level)
 
 
+def _prepare(model, images, class_index):
+    """Checked images (N, H, W, C), the model's anatomy at that size, class indices."""
+    batch = as_image_batch(images, graph.model_input_shape(model))
+    anatomy = graph.read_model(model, batch.shape[1:])
+    return batch, anatomy, class_indices(class_index, len(batch), anatomy.head.num_classes)
+
+
+def _run_in_batches(pipeline, batch, classes, size, where):
+    """Call ``pipeline`` on slices of ``size`` images; concatenate its five outputs."""
+    with _quiet_tracing():
+        parts = [pipeline(tf.constant(batch[start:start + size]),
+                          tf.constant(classes[start:start + size]))
+                 for start in range(0, len(batch), size)]
+    values, chosen_class, scores, probabilities, finite = (
+        np.concatenate([part[i].numpy() for part in parts]) for i in range(5))
+    if not (finite.all() and np.isfinite(values).all()):
+        bad = np.flatnonzero(~finite)[:5].tolist()
+        raise ModelError(
+            f"The model produced NaN or Inf values for images {bad} ({where}); its "
+            "weights may hold NaN (did training diverge?). Check "
+            "np.isfinite(model.predict(images)).all()."
+        )
+    return values, chosen_class.astype("int64"), scores, probabilities
+
+
 def explain(model, images, method="cam", class_index=None, layer=None,
-            upsample=True, normalize=True, batch_size=None) -> Explanation:
+            upsample=True, normalize=True, batch_size=None, modifier=None) -> Explanation:
     """Explain ``images`` with one CAM method, in batches; see the module docstring.
 
     Args:
@@ -413,6 +498,9 @@ def explain(model, images, method="cam", class_index=None, layer=None,
             or an interpolation name ("bicubic", "nearest", ...).
         normalize: scale each map to [0, 1]; False keeps the raw map.
         batch_size: images per compiled call; default from the image size.
+        modifier: how gradients pass back through the ReLUs after ``layer``:
+            None, "guided" or "relu" (keras-vis's ``backprop_modifier``; see
+            ``camlab.backprop``). Only gradient methods are affected.
 
     Returns:
         ``Explanation`` with maps (N, H, W) and the predictions of the same pass.
@@ -420,46 +508,59 @@ def explain(model, images, method="cam", class_index=None, layer=None,
     if method not in METHODS:
         raise InputError(f"Unknown method {method!r}; camlab has {sorted(METHODS)}.")
     chosen = METHODS[method]
-    batch = as_image_batch(images, graph.model_input_shape(model))
-    anatomy = graph.read_model(model, batch.shape[1:])
+    check_modifier(modifier)
+    batch, anatomy, classes = _prepare(model, images, class_index)
     target = anatomy.feature_layer(layer, for_cam=chosen.gap_head)
     if chosen.gap_head and anatomy.head.dense is None:
         raise ModelError("CAM needs a Dense layer after the global average pool.")
-    classes = class_indices(class_index, len(batch), anatomy.head.num_classes)
     interpolation = _resolve_upsample(upsample)
-
-    key = (anatomy.input_shape, target.index, method, interpolation, bool(normalize))
-    per_model = _SCORERS.setdefault(model, {})
-    if key not in per_model:
-        per_model[key] = _Scorer(anatomy, target, chosen, interpolation, bool(normalize))
-    scorer = per_model[key]
-
+    pipeline = _compiled(
+        anatomy, (target.index, method, interpolation, bool(normalize)),
+        lambda: _map_pipeline(anatomy, target, chosen, interpolation, bool(normalize)),
+        modifier)
     size = batch_size or default_batch_size(anatomy.input_shape, chosen.gradients)
-    with _quiet_tracing():
-        parts = [
-            scorer.run(tf.constant(batch[start:start + size]),
-                       tf.constant(classes[start:start + size]))
-            for start in range(0, len(batch), size)
-        ]
-    maps, chosen_class, scores, probabilities, finite = (
-        np.concatenate([p[i].numpy() for p in parts]) for i in range(5)
-    )
-    if not (finite.all() and np.isfinite(maps).all()):
-        bad = np.flatnonzero(~finite)[:5].tolist()
-        raise ModelError(
-            f"The model produced NaN or Inf values for images {bad} (at layer "
-            f"{target.name!r} or in its class scores); its weights may hold NaN "
-            "(did training diverge?). Check np.isfinite(model.predict(images)).all()."
-        )
+    maps, chosen_class, scores, probabilities = _run_in_batches(
+        pipeline, batch, classes, size, f"at layer {target.name!r} or in the class scores")
     return Explanation(
         maps=maps.astype("float32", copy=False),
-        class_index=chosen_class.astype("int64"),
+        class_index=chosen_class,
         predicted=scores.argmax(axis=-1),
         probabilities=probabilities.astype("float32", copy=False),
         scores=scores.astype("float32", copy=False),
         method=method,
         layer=target.path,
     )
+
+
+def guided_backprop(model, images, class_index=None, modifier="guided", batch_size=None):
+    """The gradient of the class score at every pixel, dS^c/dx, as float32 (N, H, W, C).
+
+    ``modifier`` sets how the gradient passes back through every ReLU of the
+    model: "guided" (guided backpropagation, Springenberg et al. 2015), "relu"
+    (keras-vis's rectified rule: only positive gradients flow back) or None
+    (the plain gradient, a "saliency map", Simonyan et al. 2014). Values are
+    raw gradients, positive and negative; ``camlab.gradient_image`` makes them visible.
+    """
+    check_modifier(modifier)
+    batch, anatomy, classes = _prepare(model, images, class_index)
+    pipeline = _compiled(anatomy, ("input_gradients",),
+                         lambda: _input_gradient_pipeline(anatomy), modifier)
+    size = batch_size or default_batch_size(anatomy.input_shape, True)
+    gradients, *_ = _run_in_batches(pipeline, batch, classes, size, "in the gradients")
+    return gradients
+
+
+def guided_gradcam(model, images, class_index=None, layer=None, modifier="guided",
+                   batch_size=None):
+    """Guided Grad-CAM (Selvaraju et al. 2017, section 3.1) as float32 (N, H, W, C).
+
+    The pixel-sharp ``guided_backprop`` times the coarse Grad-CAM map
+    (upsampled to the image, scaled to [0, 1]), channel by channel: detail,
+    but only where the class's evidence is.
+    """
+    explanation = explain(model, images, "gradcam", class_index, layer, True, True, batch_size)
+    gradients = guided_backprop(model, images, explanation.class_index, modifier, batch_size)
+    return gradients * explanation.maps[..., np.newaxis]
 
 
 def cam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
@@ -479,20 +580,21 @@ def cam(model, images, class_index=None, layer=None, upsample=True, normalize=Tr
 
 
 def gradcam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
-            batch_size=None):
+            batch_size=None, modifier=None):
     """Grad-CAM (Selvaraju et al. 2017) as float32 (N, H, W).
 
     ReLU(sum_k alpha_k^c A^k) with alpha_k^c the spatial mean of dS^c/dA^k,
     S^c the class score before softmax/sigmoid. Works on any conv layer
     (``layer`` may name one inside a nested backbone). On a GAP + Dense model
-    the raw map equals ReLU(raw CAM) / (h * w). Arguments as in ``explain``.
+    the raw map equals ReLU(raw CAM) / (h * w). Arguments as in ``explain``;
+    ``modifier`` ("guided", "relu") reproduces keras-vis's ``backprop_modifier``.
     """
     return explain(model, images, "gradcam", class_index, layer, upsample, normalize,
-                   batch_size).maps
+                   batch_size, modifier).maps
 
 
 def gradcam_plus_plus(model, images, class_index=None, layer=None, upsample=True,
-                      normalize=True, batch_size=None):
+                      normalize=True, batch_size=None, modifier=None):
     """Grad-CAM++ (Chattopadhay et al. 2018) as float32 (N, H, W).
 
     Grad-CAM with per-position weights alpha (the paper's closed form, eq. 19),
@@ -500,11 +602,11 @@ def gradcam_plus_plus(model, images, class_index=None, layer=None, upsample=True
     ``explain``.
     """
     return explain(model, images, "gradcam_plus_plus", class_index, layer, upsample, normalize,
-                   batch_size).maps
+                   batch_size, modifier).maps
 
 
 def layercam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
-             batch_size=None):
+             batch_size=None, modifier=None):
     """Layer-CAM (Jiang et al. 2021) as float32 (N, H, W).
 
     ReLU(sum_k ReLU(dS^c/dA^k) * A^k): every position weighted by its own
@@ -512,7 +614,7 @@ def layercam(model, images, class_index=None, layer=None, upsample=True, normali
     Arguments as in ``explain``.
     """
     return explain(model, images, "layercam", class_index, layer, upsample, normalize,
-                   batch_size).maps
+                   batch_size, modifier).maps
 
 
 def scorecam(model, images, class_index=None, layer=None, upsample=True, normalize=True,

@@ -28,6 +28,24 @@ def display_image(image) -> np.ndarray:
     return (array - low) / (high - low) if high > low else np.zeros_like(array)
 
 
+def gradient_image(gradients) -> np.ndarray:
+    """Pixel gradients (H, W, C) as an image in [0, 1]: 0.5 is zero gradient.
+
+    Each image is centred and scaled by its own standard deviation (0.15 per
+    unit), as keras-vis and Selvaraju et al. show guided backpropagation;
+    one channel comes back as (H, W), three as (H, W, 3). Batches (N, H, W, C)
+    are scaled image by image.
+    """
+    array = np.asarray(gradients, dtype="float32")
+    if array.ndim not in (3, 4):
+        raise InputError(f"gradients must be (H, W, C) or (N, H, W, C); got {array.shape}.")
+    axes = tuple(range(array.ndim - 3, array.ndim))
+    centred = array - array.mean(axis=axes, keepdims=True)
+    spread = centred.std(axis=axes, keepdims=True)
+    scaled = np.clip(0.5 + 0.15 * centred / np.where(spread > 0, spread, 1.0), 0.0, 1.0)
+    return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
+
+
 def colorize(heatmap, cmap="jet") -> np.ndarray:
     """A map (H, W) or maps (N, H, W) as RGB float (..., 3) in [0, 1].
 
@@ -129,5 +147,37 @@ def show_explanation(image, heatmap, title=None, cmap="jet", alpha=0.5):
         axis.axis("off")
     if title:
         figure.suptitle(title)
+    figure.tight_layout()
+    plt.show()
+
+
+def show_comparison(images, maps_by_name, titles=None, cmap="jet", alpha=0.5):
+    """Images in rows; the image, then one overlay per method (or model) in columns.
+
+    images: (N, H, W[, C]); maps_by_name: {"Grad-CAM": maps (N, h, w), ...}, every
+    entry one map per image; titles: optional (N,) row labels shown on the image.
+    A value of ``maps_by_name`` may also be pixel gradients (N, H, W, C), shown
+    with ``gradient_image`` (guided backpropagation).
+    """
+    images = np.asarray(images)
+    names = list(maps_by_name)
+    for name in names:
+        if len(maps_by_name[name]) != len(images):
+            raise InputError(f"{name!r} has {len(maps_by_name[name])} maps for {len(images)} images.")
+    rows, columns = len(images), len(names) + 1
+    figure, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.3 * rows), squeeze=False)
+    for row in range(rows):
+        axes[row, 0].imshow(display_image(images[row]))
+        axes[row, 0].set_title(str(titles[row]) if titles is not None else "image", fontsize=9)
+        for column, name in enumerate(names, start=1):
+            value = np.asarray(maps_by_name[name][row])
+            if value.ndim == 3:  # pixel gradients
+                axes[row, column].imshow(gradient_image(value), cmap="gray", vmin=0, vmax=1)
+            else:
+                axes[row, column].imshow(overlay(images[row], value, alpha=alpha, cmap=cmap))
+            if row == 0:
+                axes[row, column].set_title(name, fontsize=10)
+    for axis in axes.flat:
+        axis.axis("off")
     figure.tight_layout()
     plt.show()

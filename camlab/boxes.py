@@ -1,0 +1,198 @@
+"""Bounding boxes from class activation maps (notebook 03).
+
+Zhou et al. 2016 (Learning Deep Features for Discriminative Localization,
+CVPR, sec. 3) localise an object with its CAM alone: keep the pixels whose
+value is at least 20% of the map's maximum, and take the box around the
+largest connected region. Seed 001 suggests the same. ``box_from_map`` does
+exactly that for one map, ``boxes_from_maps`` for a batch in one labelling
+pass; ``draw_box``, ``show_boxes`` and ``box_slider`` show the result.
+
+A box is ``(x_min, y_min, x_max, y_max)`` in inclusive pixel coordinates of
+the map: x is the column, y the row, and ``x_max`` is the last column inside
+the box, so the box is ``x_max - x_min + 1`` pixels wide. A map with no
+positive value (an all-zero map, say) has nothing to box: its box is None.
+"""
+
+from __future__ import annotations
+
+import matplotlib.colors
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import ndimage
+
+from camlab.errors import InputError
+from camlab.viz import display_image, overlay
+
+THRESHOLD = 0.2  # the CAM paper's 20% of the maximum
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # diagonal neighbours touch
+
+
+def _check_threshold(threshold) -> float:
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"threshold is a fraction of the map's maximum, in [0, 1]; got {threshold}.")
+    return value
+
+
+def boxes_from_maps(maps, threshold=THRESHOLD) -> list:
+    """One box per map: ``(x_min, y_min, x_max, y_max)`` or None (see the module docstring).
+
+    maps: float (N, H, W), any range (raw or normalised CAMs). For each map,
+    the pixels >= ``threshold`` * its maximum are split into 8-connected
+    regions (``scipy.ndimage.label`` with a 3x3 structure; the whole batch is
+    labelled at once, no region crossing from one map to the next), and the
+    box encloses the region with the most pixels. Of equally large regions,
+    the one holding the higher value wins, then the first in reading order.
+    Returns a list of N tuples of ints, or None for a map with no positive value.
+    """
+    maps = np.asarray(maps, dtype="float64")
+    if maps.ndim != 3:
+        raise InputError(f"maps must be a batch (N, H, W); got shape {maps.shape}.")
+    if not np.isfinite(maps).all():
+        raise InputError("maps contain NaN or Inf; a box cannot be read from them.")
+    threshold = _check_threshold(threshold)
+    peak = maps.max(axis=(1, 2), keepdims=True)
+    mask = (maps >= threshold * peak) & (peak > 0)
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = EIGHT_CONNECTED  # connect within a map, never across maps
+    labels, count = ndimage.label(mask, structure=structure)
+    boxes = [None] * len(maps)
+    if count == 0:
+        return boxes
+    index = np.arange(1, count + 1)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    highest = np.asarray(ndimage.maximum(maps, labels, index))
+    extents = ndimage.find_objects(labels)  # (map, rows, columns) slices per region
+    owner = np.array([extent[0].start for extent in extents])
+    # Sort regions by map, then largest, then highest, then reading order.
+    order = np.lexsort((index, -highest, -sizes, owner))
+    first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+    for region in first:
+        _, rows, columns = extents[region]
+        boxes[owner[region]] = (int(columns.start), int(rows.start),
+                                int(columns.stop - 1), int(rows.stop - 1))
+    return boxes
+
+
+def box_from_map(heatmap, threshold=THRESHOLD):
+    """The box of one map (H, W): ``(x_min, y_min, x_max, y_max)``, or None.
+
+    Pixels >= ``threshold`` * the map's maximum, largest 8-connected region,
+    inclusive pixel coordinates with x the column (Zhou et al. 2016 use 0.2).
+    A map with no positive value, such as an all-zero map, gives None; a flat
+    positive map gives the whole map.
+    """
+    heatmap = np.asarray(heatmap)
+    if heatmap.ndim != 2:
+        raise InputError(f"heatmap must be one map (H, W); got shape {heatmap.shape}. "
+                         "For a batch use camlab.boxes_from_maps.")
+    return boxes_from_maps(heatmap[np.newaxis], threshold)[0]
+
+
+def draw_box(image, box, color="red", width=2) -> np.ndarray:
+    """The image with the box's outline painted in: RGB float (H, W, 3) in [0, 1].
+
+    image: (H, W), (H, W, 1) or (H, W, 3), any range (scaled for display);
+    box: ``(x_min, y_min, x_max, y_max)`` inclusive, in the image's pixels, or
+    None (the image comes back unchanged). The outline is ``width`` pixels
+    wide, drawn inside the box. ``color``: any Matplotlib colour.
+    """
+    picture = display_image(image).copy()
+    if box is None:
+        return picture
+    height, width_px = picture.shape[:2]
+    x_min, y_min, x_max, y_max = (int(v) for v in box)
+    if not (0 <= x_min <= x_max < width_px and 0 <= y_min <= y_max < height):
+        raise InputError(f"box {tuple(box)} does not fit in an image of {width_px}x{height} pixels.")
+    if int(width) < 1:
+        raise InputError(f"width must be at least 1 pixel; got {width}.")
+    rgb = np.asarray(matplotlib.colors.to_rgb(color), dtype="float32")
+    line = int(width)
+    inner = picture[y_min:y_max + 1, x_min:x_max + 1]
+    inner[:line], inner[-line:] = rgb, rgb
+    inner[:, :line], inner[:, -line:] = rgb, rgb
+    return picture
+
+
+def describe_box(box, shape) -> str:
+    """'x 40-180, y 30-200 (141x171 px, 48% of the image)', or 'no box'."""
+    if box is None:
+        return "no box (no positive value in the map)"
+    x_min, y_min, x_max, y_max = box
+    wide, tall = x_max - x_min + 1, y_max - y_min + 1
+    share = wide * tall / float(shape[0] * shape[1])
+    return f"x {x_min}-{x_max}, y {y_min}-{y_max} ({wide}x{tall} px, {share:.0%} of the image)"
+
+
+def show_boxes(images, maps, threshold=THRESHOLD, titles=None, columns=5, cmap="jet",
+               alpha=0.5, color="white"):
+    """A grid: each image with its map laid over it and the map's box drawn.
+
+    images: (N, H, W[, C]); maps: (N, H, W), the size of the images (upsample
+    them first). Returns the boxes (a list, as ``boxes_from_maps``) and shows
+    one Matplotlib figure.
+    """
+    images, maps = np.asarray(images), np.asarray(maps, dtype="float32")
+    if len(images) != len(maps) or maps.shape[1:] != images.shape[1:3]:
+        raise InputError(f"images {images.shape} and maps {maps.shape} must pair up: one map "
+                         "(H, W) per image (H, W[, C]); upsample the maps first.")
+    boxes = boxes_from_maps(maps, threshold)
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index >= count:
+            continue
+        axis.imshow(draw_box(overlay(images[index], maps[index], alpha=alpha, cmap=cmap),
+                             boxes[index], color=color))
+        title = titles[index] if titles is not None else (
+            "no box" if boxes[index] is None else "box {}".format(boxes[index]))
+        axis.set_title(str(title), fontsize=8)
+    figure.suptitle(f"boxes at {threshold:.0%} of each map's maximum", fontsize=10)
+    figure.tight_layout()
+    plt.show()
+    return boxes
+
+
+def box_slider(image, heatmap, threshold=THRESHOLD, cmap="jet", alpha=0.5):
+    """A slider for the threshold and the box it gives, redrawn as it moves.
+
+    image: (H, W[, C]); heatmap: (H, W), the image's size. Returns an
+    ipywidgets VBox: the slider, a line describing the box, and the figure
+    (the kept pixels, and the image with its map and box).
+    """
+    import ipywidgets
+
+    heatmap = np.asarray(heatmap, dtype="float32")
+    picture = display_image(image)
+    if heatmap.shape != picture.shape[:2]:
+        raise InputError(f"heatmap {heatmap.shape} must have the image's size {picture.shape[:2]}.")
+    slider = ipywidgets.FloatSlider(value=_check_threshold(threshold), min=0.0, max=1.0,
+                                    step=0.05, description="threshold", readout_format=".2f",
+                                    continuous_update=False)
+    text = ipywidgets.Label()
+    figure_area = ipywidgets.Output()
+
+    def redraw(change=None):
+        fraction = slider.value
+        box = box_from_map(heatmap, fraction)
+        text.value = f"threshold {fraction:.2f} of the maximum: {describe_box(box, heatmap.shape)}"
+        with figure_area:
+            figure_area.clear_output(wait=True)
+            figure, axes = plt.subplots(1, 2, figsize=(7, 3.4))
+            peak = float(heatmap.max())
+            axes[0].imshow((heatmap >= fraction * peak) & (peak > 0), cmap="gray", vmin=0, vmax=1)
+            axes[0].set_title("kept pixels")
+            axes[1].imshow(draw_box(overlay(picture, heatmap, alpha=alpha, cmap=cmap), box,
+                                    color="white"))
+            axes[1].set_title("map and box")
+            for axis in axes:
+                axis.axis("off")
+            figure.tight_layout()
+            plt.show()
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return ipywidgets.VBox([slider, text, figure_area])

@@ -1,0 +1,228 @@
+"""The explorer widget, driven without a browser: set a control, check what is shown."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import camlab
+from camlab import methods, widgets
+from conftest import tiny_gap_models
+
+NAMES = ("cat", "dog", "bird")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_gap_models(seed=4)["nested"]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return np.random.default_rng(7).random((40, 8, 8, 3)).astype("float32")
+
+
+@pytest.fixture
+def labels(batch):
+    return np.arange(len(batch)) % 3
+
+
+@pytest.fixture
+def explorer(model, batch, labels):
+    return camlab.explore(model, batch, labels, NAMES)
+
+
+def pixels(image_widget):
+    return np.asarray(Image.open(io.BytesIO(image_widget.value)).convert("RGB"))
+
+
+def expected_colours(heat, scale, cmap="jet"):
+    table = widgets.colormap_table(cmap)
+    colours = table[(np.clip(heat, 0, 1) * 255 + 0.5).astype("uint8")]
+    return np.repeat(np.repeat(colours, scale, axis=0), scale, axis=1)
+
+
+def test_the_explorer_is_an_ipywidgets_container_with_its_controls(explorer):
+    import ipywidgets
+
+    assert isinstance(explorer, ipywidgets.Box)
+    assert set(explorer.controls) == {"image", "class", "follow", "method", "opacity"}
+    assert explorer.controls["image"].max == 39
+    assert explorer.controls["class"].options == (("cat", 0), ("dog", 1), ("bird", 2))
+
+
+def test_moving_the_image_slider_shows_that_image_its_prediction_and_map(explorer, model, batch, labels):
+    explorer.controls["image"].value = 23
+    reference = camlab.explain(model, batch[23], "cam")
+    shown = explorer.shown
+    assert shown["index"] == 23 and shown["label"] == labels[23]
+    assert shown["predicted"] == reference.predicted[0]
+    assert shown["class_index"] == reference.predicted[0]  # the class follows the prediction
+    assert shown["probability"] == pytest.approx(float(reference.confidence[0]), abs=1e-5)
+    np.testing.assert_allclose(shown["map"], reference.maps[0], atol=1e-5)
+    # the pictures on screen are this image and this map
+    picture = (camlab.viz.display_image(batch[23]) * 255 + 0.5).astype("uint8")
+    scale = explorer.scale
+    assert scale * 8 >= 150  # small images are enlarged to be seen
+    np.testing.assert_array_equal(pixels(explorer.panels["image"]),
+                                  np.repeat(np.repeat(picture, scale, 0), scale, 1))
+    np.testing.assert_array_equal(pixels(explorer.panels["map"]),
+                                  expected_colours(reference.maps[0], scale))
+    assert NAMES[reference.predicted[0]] in explorer._caption.value
+    assert f"true: <b>{NAMES[labels[23]]}</b>" in explorer._caption.value
+
+
+def test_moving_the_class_slider_shows_that_class_its_probability_and_map(explorer, model, batch):
+    explorer.controls["image"].value = 5
+    predicted = explorer.shown["predicted"]
+    other = (predicted + 1) % 3
+    explorer.controls["class"].value = other
+    reference = camlab.explain(model, batch[5], "cam", class_index=other)
+    shown = explorer.shown
+    assert shown["class_index"] == other and shown["class_name"] == NAMES[other]
+    assert explorer.controls["class"].label == NAMES[other]  # the slider reads out the name
+    assert shown["probability"] == pytest.approx(float(reference.confidence[0]), abs=1e-5)
+    assert shown["predicted"] == predicted  # the prediction does not change with the class shown
+    np.testing.assert_allclose(shown["map"], reference.maps[0], atol=1e-5)
+    assert not np.allclose(shown["map"], camlab.cam(model, batch[5])[0])
+    assert f"{shown['probability']:.3f}" in explorer._class_label.value
+    assert NAMES[other] in explorer._class_label.value
+    # a chosen class stays while the image moves, until "class = prediction" is ticked again
+    assert explorer.controls["follow"].value is False
+    explorer.controls["image"].value = 6
+    assert explorer.shown["class_index"] == other
+    np.testing.assert_allclose(explorer.shown["map"],
+                               camlab.cam(model, batch[6], class_index=other)[0], atol=1e-5)
+    explorer.controls["follow"].value = True
+    assert explorer.shown["class_index"] == explorer.shown["predicted"]
+
+
+def test_the_opacity_slider_blends_map_and_image(explorer, batch):
+    explorer.controls["image"].value = 3
+    for alpha in (0.0, 0.3, 1.0):
+        explorer.controls["opacity"].value = alpha
+        shown = pixels(explorer.panels["overlay"]).astype("float32")
+        picture = pixels(explorer.panels["image"]).astype("float32")
+        colours = pixels(explorer.panels["map"]).astype("float32")
+        expected = (1 - alpha) * picture + alpha * colours
+        assert np.abs(shown - expected).max() <= 1.0
+    assert explorer.shown["opacity"] == 1.0
+
+
+def test_the_method_selector_lists_every_registered_method_that_applies(model, batch):
+    explorer = camlab.explore(model, batch)
+    listed = [name for _, name in explorer.controls["method"].options]
+    assert listed == list(camlab.METHODS)  # a GAP model: every method applies
+    explorer.controls["image"].value = 9
+    explorer.controls["method"].value = "gradcam"
+    np.testing.assert_allclose(explorer.shown["map"], camlab.gradcam(model, batch[9])[0], atol=1e-5)
+    assert "Grad-CAM" in explorer._titles["map"].value
+
+
+def test_a_method_registered_later_appears_without_changing_the_widget(model, batch):
+    @methods.method("test_inverse_cam", "Inverse CAM", "a test method", gap_head=True)
+    def inverse_cam(feature_maps, class_weights, **_):
+        return -methods.weighted_sum(feature_maps, class_weights)
+
+    try:
+        explorer = camlab.explore(model, batch)
+        assert ("Inverse CAM", "test_inverse_cam") in explorer.controls["method"].options
+        explorer.controls["method"].value = "test_inverse_cam"
+        np.testing.assert_allclose(explorer.shown["map"],
+                                   camlab.explain(model, batch[0], "test_inverse_cam").maps[0],
+                                   atol=1e-5)
+    finally:
+        del methods.METHODS["test_inverse_cam"]
+
+
+def test_cam_is_left_out_for_a_model_without_gap_and_the_reason_is_shown(flatten_model, images):
+    explorer = camlab.explore(flatten_model, images)
+    listed = [name for _, name in explorer.controls["method"].options]
+    assert "cam" not in listed and "gradcam" in listed
+    assert explorer.controls["method"].value == listed[0]
+    assert "CAM" in explorer._note.value and "GlobalAveragePooling2D" in explorer._note.value
+    assert "GlobalAveragePooling2D" in explorer.unavailable["cam"]
+    np.testing.assert_allclose(explorer.shown["map"],
+                               camlab.explain(flatten_model, images[0], listed[0]).maps[0], atol=1e-5)
+
+
+def test_maps_are_computed_in_batches_ahead_and_cached(model, batch, monkeypatch):
+    calls = []
+    real = widgets.explain
+
+    def counting(model, images, *args, **kwargs):
+        calls.append(len(images))
+        return real(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(widgets, "explain", counting)
+    explorer = camlab.explore(model, batch)
+    assert calls == [len(batch)]  # one batched call: every image's predicted-class map
+    for index in (0, 39, 17, 17, 2):
+        explorer.controls["image"].value = index
+    assert len(calls) == 1  # image moves are drawn from the cache
+    explorer.controls["follow"].value = False
+    explorer.controls["class"].value = (explorer.shown["predicted"] + 1) % 3
+    assert calls == [len(batch), len(batch)]  # a new class: one batched call for the block
+    for index in (4, 30, 11):
+        explorer.controls["image"].value = index
+    assert len(calls) == 2
+
+
+def test_large_sets_are_computed_block_by_block(model, batch, monkeypatch):
+    monkeypatch.setattr(widgets, "PREFETCH_VALUES", 2 * 16 * 64)
+    explorer = widgets.Explorer(model, batch, block_size=16)
+    assert explorer.blocks_computed == 2  # two blocks of 16 ahead of time, not the third
+    explorer.controls["image"].value = 37  # in the third block
+    assert explorer.blocks_computed == 3
+    np.testing.assert_allclose(explorer.shown["map"], camlab.cam(model, batch[37])[0], atol=1e-5)
+
+
+def test_one_sigmoid_unit_is_two_classes(batch):
+    model = tiny_gap_models(num_classes=1, activation="sigmoid", seed=5)["functional"]
+    explorer = camlab.explore(model, batch, class_names=["cat", "dog"])
+    assert [value for _, value in explorer.controls["class"].options] == [0, 1]
+    explorer.controls["image"].value = 4
+    probability = float(model.predict(batch[4:5], verbose=0)[0, 0])
+    expected = probability if explorer.shown["class_index"] == 1 else 1 - probability
+    assert explorer.shown["probability"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_bad_arguments_get_clear_errors(model, batch):
+    with pytest.raises(camlab.InputError, match="one integer class per image"):
+        camlab.explore(model, batch, labels=np.zeros(3, dtype=int))
+    with pytest.raises(camlab.ClassIndexError, match="0 .. 2"):
+        camlab.explore(model, batch, labels=np.full(len(batch), 3))
+    with pytest.raises(camlab.InputError, match="2 names but the model has 3 classes"):
+        camlab.explore(model, batch, class_names=["a", "b"])
+    with pytest.raises(camlab.InputError):
+        camlab.explore(model, batch[..., :1])
+    with pytest.raises(camlab.InputError, match="NaN"):
+        camlab.explore(model, np.full((2, 8, 8, 3), np.nan, dtype="float32"))
+
+
+def test_a_static_figure_shows_the_current_view(explorer, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(widgets, "show_explanation",
+                        lambda image, heat, title, alpha: drawn.append((image, heat, title, alpha)))
+    explorer.controls["image"].value = 12
+    explorer.controls["opacity"].value = 0.7
+    explorer.show_static()
+    image, heat, title, alpha = drawn[0]
+    np.testing.assert_array_equal(heat, explorer.shown["map"])
+    assert alpha == 0.7 and NAMES[explorer.shown["class_index"]] in title and "true" in title
+
+
+def test_show_static_draws_a_matplotlib_figure(explorer):
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    explorer.show_static()  # Agg backend: plt.show() returns at once
+    assert plt.get_fignums()
+    plt.close("all")
+
+
+def test_the_widget_carries_a_picture_for_front_ends_without_widgets(explorer):
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"].startswith(b"\x89PNG")
