@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/bench_methods.py
+	$(BIN)/python bench/bench_widget.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -17,6 +17,7 @@ The public calls, by the notebook that introduces them:
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
 """
 
+from camlab.boxes import box_from_map, box_slider, boxes_from_maps, draw_box, show_boxes
 from camlab.course import fast_mode
 from camlab.data import Dataset, load_fashion_mnist, load_mnist
 from camlab.errors import (
@@ -27,7 +28,15 @@ from camlab.errors import (
     InputError,
     ModelError,
 )
-from camlab.exercises import check_cam, check_least_sure, check_upsampled_cam
+from camlab.exercises import (
+    check_box_from_map,
+    check_cam,
+    check_class_cam,
+    check_gradcam_plus_plus_weights,
+    check_gradcam_weights,
+    check_least_sure,
+    check_upsampled_cam,
+)
 from camlab.maps import normalize, upsample
 from camlab.methods import (
     METHODS,
@@ -41,7 +50,8 @@ from camlab.methods import (
     layercam,
     scorecam,
 )
-from camlab.models import flatten_cnn, gap_cnn
+from camlab.models import flatten_cnn, gap_cnn, pretrained_gap_model
+from camlab.photos import Photos, load_cats_vs_dogs, preprocess
 from camlab.viz import (
     colorize,
     gradient_image,
@@ -52,29 +62,16 @@ from camlab.viz import (
 )
 from camlab.widgets import explore
 
-# notebook 03
-from camlab.boxes import box_from_map, box_slider, boxes_from_maps, draw_box, show_boxes
-from camlab.exercises import check_box_from_map, check_class_cam
-from camlab.models import pretrained_gap_model
-from camlab.photos import Photos, load_cats_vs_dogs, preprocess
-
 __version__ = "0.1.0"
 
 __all__ = [
     "METHODS", "CamlabError", "ClassIndexError", "DataUnavailableError", "Dataset",
-    "DownloadError", "Explanation", "InputError", "ModelError", "cam", "check_cam",
-    "colorize", "explain", "fast_mode", "gap_cnn", "gradcam", "gradient_image", "gradcam_plus_plus",
-    "guided_backprop", "guided_gradcam", "layercam", "load_mnist", "normalize", "overlay", "scorecam", "show_comparison", "show_explanation",
-    "show_maps", "upsample",
-    # notebook 02
-    "check_least_sure", "check_upsampled_cam", "explore", "load_fashion_mnist",
-    # notebook 03
-    "Photos", "box_from_map", "box_slider", "boxes_from_maps", "check_box_from_map",
-    "check_class_cam", "draw_box", "load_cats_vs_dogs", "preprocess", "pretrained_gap_model",
-    "show_boxes",
-    # notebook 04
-    "check_gradcam_plus_plus_weights", "check_gradcam_weights", "flatten_cnn",
+    "DownloadError", "Explanation", "InputError", "ModelError", "Photos", "box_from_map",
+    "box_slider", "boxes_from_maps", "cam", "check_box_from_map", "check_cam",
+    "check_class_cam", "check_gradcam_plus_plus_weights", "check_gradcam_weights",
+    "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "explain", "explore",
+    "fast_mode", "flatten_cnn", "gap_cnn", "gradcam", "gradcam_plus_plus", "gradient_image",
+    "guided_backprop", "guided_gradcam", "layercam", "load_cats_vs_dogs", "load_fashion_mnist",
+    "load_mnist", "normalize", "overlay", "preprocess", "pretrained_gap_model", "scorecam",
+    "show_boxes", "show_comparison", "show_explanation", "show_maps", "upsample",
 ]
-
-# notebook 04
-from camlab.exercises import check_gradcam_plus_plus_weights, check_gradcam_weights  # noqa: E402

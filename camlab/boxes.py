@@ -21,7 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from camlab.errors import InputError
-from camlab.viz import display_image, overlay
+from camlab.viz import display_image, image_grid, overlay
 
 THRESHOLD = 0.2  # the CAM paper's 20% of the maximum
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # diagonal neighbours touch
@@ -137,14 +137,8 @@ def show_boxes(images, maps, threshold=THRESHOLD, titles=None, columns=5, cmap="
         raise InputError(f"images {images.shape} and maps {maps.shape} must pair up: one map "
                          "(H, W) per image (H, W[, C]); upsample the maps first.")
     boxes = boxes_from_maps(maps, threshold)
-    count = len(images)
-    columns = max(1, min(columns, count))
-    rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
-    for index, axis in enumerate(axes.flat):
-        axis.axis("off")
-        if index >= count:
-            continue
+    figure, axes = image_grid(len(images), columns, cell=(2.6, 2.8))
+    for index, axis in enumerate(axes):
         axis.imshow(draw_box(overlay(images[index], maps[index], alpha=alpha, cmap=cmap),
                              boxes[index], color=color))
         title = titles[index] if titles is not None else (

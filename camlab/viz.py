@@ -91,6 +91,22 @@ def caption(predicted=None, probability=None, label=None, class_names=None) -> s
     return " | ".join(parts)
 
 
+def image_grid(count, columns=5, cell=(2.4, 2.6)):
+    """A figure of ``count`` picture cells, ``columns`` wide; returns (figure, axes).
+
+    ``axes`` holds exactly ``count`` axes, in reading order, without ticks;
+    the cells left over in the last row are hidden. ``cell`` is one cell's
+    (width, height) in inches.
+    """
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(cell[0] * columns, cell[1] * rows),
+                                squeeze=False)
+    for axis in grid.flat:
+        axis.axis("off")
+    return figure, list(grid.flat)[:count]
+
+
 def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
               class_names=None, columns=5, cmap="jet", alpha=0.5, titles=None):
     """A grid: each image with its map laid over it, captioned with the prediction.
@@ -103,14 +119,8 @@ def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
     images, maps = np.asarray(images), np.asarray(maps)
     if len(images) != len(maps):
         raise InputError(f"{len(images)} images but {len(maps)} maps; pass one map per image.")
-    count = len(images)
-    columns = max(1, min(columns, count))
-    rows = -(-count // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.6 * rows), squeeze=False)
-    for index, axis in enumerate(axes.flat):
-        axis.axis("off")
-        if index >= count:
-            continue
+    figure, axes = image_grid(len(images), columns)
+    for index, axis in enumerate(axes):
         axis.imshow(overlay(images[index], maps[index], alpha=alpha, cmap=cmap))
         if titles is not None:
             axis.set_title(str(titles[index]), fontsize=9)
