@@ -4,7 +4,9 @@ The public calls, by the notebook that introduces them:
 
 - 01 (CAM on MNIST): ``load_mnist``, ``gap_cnn``, ``cam``, ``explain``,
   ``upsample``, ``normalize``, ``colorize``, ``overlay``, ``show_maps``,
-  ``show_explanation``, ``check_cam``, ``fast_mode``; ``explore`` (the explorer widget).
+  ``show_explanation``, ``check_cam``, ``fast_mode``; ``explore`` (the explorer
+  widget); ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask``
+  (where a map points).
 - 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
   ``check_upsampled_cam``, ``check_least_sure``.
 - 03 (CAM on cats vs. dogs, boxes): ``load_cats_vs_dogs``, ``preprocess``,
@@ -17,7 +19,17 @@ The public calls, by the notebook that introduces them:
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
 """
 
-from camlab.boxes import box_from_map, box_slider, boxes_from_maps, draw_box, show_boxes
+from camlab.boxes import (
+    box_from_map,
+    box_slider,
+    boxes_from_maps,
+    draw_box,
+    map_peaks,
+    mask_boxes,
+    peak_in_box,
+    peak_on_mask,
+    show_boxes,
+)
 from camlab.course import fast_mode
 from camlab.data import Dataset, load_fashion_mnist, load_mnist
 from camlab.errors import (
@@ -72,6 +84,6 @@ __all__ = [
     "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "explain", "explore",
     "fast_mode", "flatten_cnn", "gap_cnn", "gradcam", "gradcam_plus_plus", "gradient_image",
     "guided_backprop", "guided_gradcam", "layercam", "load_cats_vs_dogs", "load_fashion_mnist",
-    "load_mnist", "normalize", "overlay", "preprocess", "pretrained_gap_model", "scorecam",
+    "load_mnist", "map_peaks", "mask_boxes", "normalize", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
     "show_boxes", "show_comparison", "show_explanation", "show_maps", "upsample",
 ]

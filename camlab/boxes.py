@@ -1,4 +1,4 @@
-"""Bounding boxes from class activation maps (notebook 03).
+"""Bounding boxes from class activation maps, and where maps point (notebooks 01-04).
 
 Zhou et al. 2016 (Learning Deep Features for Discriminative Localization,
 CVPR, sec. 3) localise an object with its CAM alone: keep the pixels whose
@@ -11,6 +11,11 @@ A box is ``(x_min, y_min, x_max, y_max)`` in inclusive pixel coordinates of
 the map: x is the column, y the row, and ``x_max`` is the last column inside
 the box, so the box is ``x_max - x_min + 1`` pixels wide. A map with no
 positive value (an all-zero map, say) has nothing to box: its box is None.
+
+Every notebook asks whether its maps point at the object. ``map_peaks``
+finds each map's brightest pixel, ``mask_boxes`` boxes an object given as a
+mask (the ink of a digit, the pixels of a garment), and ``peak_in_box`` /
+``peak_on_mask`` answer the question for a whole batch at once.
 """
 
 from __future__ import annotations
@@ -87,6 +92,66 @@ def box_from_map(heatmap, threshold=THRESHOLD):
         raise InputError(f"heatmap must be one map (H, W); got shape {heatmap.shape}. "
                          "For a batch use camlab.boxes_from_maps.")
     return boxes_from_maps(heatmap[np.newaxis], threshold)[0]
+
+
+def map_peaks(maps) -> np.ndarray:
+    """The (row, column) of each map's maximum: (N, H, W) -> int (N, 2).
+
+    Ties go to the first in reading order (``argmax``).
+    """
+    maps = np.asarray(maps)
+    if maps.ndim != 3:
+        raise InputError(f"maps must be a batch (N, H, W); got shape {maps.shape}.")
+    flat = maps.reshape(len(maps), -1).argmax(axis=1)
+    return np.stack(np.unravel_index(flat, maps.shape[1:]), axis=1)
+
+
+def mask_boxes(masks) -> np.ndarray:
+    """The box around all True pixels of each mask: bool (N, H, W) -> int (N, 4).
+
+    Rows are ``(x_min, y_min, x_max, y_max)``, inclusive, as ``box_from_map``;
+    an empty mask gives (-1, -1, -1, -1). E.g. ``mask_boxes(images[..., 0] > 0.2)``
+    boxes the ink of MNIST digits.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim != 3:
+        raise InputError(f"masks must be a batch (N, H, W); got shape {masks.shape}.")
+    rows, columns = masks.any(axis=2), masks.any(axis=1)  # (N, H), (N, W)
+    height, width = masks.shape[1:]
+    boxes = np.stack([columns.argmax(1), rows.argmax(1),
+                      width - 1 - columns[:, ::-1].argmax(1),
+                      height - 1 - rows[:, ::-1].argmax(1)], axis=1)
+    boxes[~rows.any(axis=1)] = -1
+    return boxes
+
+
+def peak_in_box(maps, boxes, margin=0) -> np.ndarray:
+    """Does each map's maximum lie in its box, grown by ``margin`` pixels? bool (N,).
+
+    maps: (N, H, W); boxes: (N, 4) or a list of boxes, None (or -1 rows)
+    meaning no box, which counts as False.
+    """
+    peaks = map_peaks(maps)
+    if len(boxes) != len(peaks):
+        raise InputError(f"{len(peaks)} maps but {len(boxes)} boxes; pass one box per map.")
+    table = np.array([(-1, -1, -1, -1) if b is None else tuple(b) for b in boxes], dtype="int64")
+    present = (table >= 0).all(axis=1)
+    x_min, y_min, x_max, y_max = (table[:, i] for i in range(4))
+    rows, columns = peaks[:, 0], peaks[:, 1]
+    inside = ((x_min - margin <= columns) & (columns <= x_max + margin)
+              & (y_min - margin <= rows) & (rows <= y_max + margin))
+    return inside & present
+
+
+def peak_on_mask(maps, masks) -> np.ndarray:
+    """Does each map's maximum lie on a True pixel of its mask? bool (N,).
+
+    maps: (N, H, W); masks: bool (N, H, W), e.g. the object's pixels.
+    """
+    peaks, masks = map_peaks(maps), np.asarray(masks, dtype=bool)
+    if masks.shape != np.shape(maps):
+        raise InputError(f"masks {masks.shape} must match maps {np.shape(maps)}.")
+    return masks[np.arange(len(peaks)), peaks[:, 0], peaks[:, 1]]
 
 
 def draw_box(image, box, color="red", width=2) -> np.ndarray:

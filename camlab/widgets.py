@@ -361,7 +361,8 @@ class Explorer(ipywidgets.VBox):
         return png_bytes(row, self.scale)
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
+        parent = getattr(super(), "_repr_mimebundle_", None)  # ipywidgets 7 has none
+        bundle = parent(**kwargs) if parent is not None else {}
         # Front ends without the widget manager (GitHub, nbviewer) show this picture.
         bundle["image/png"] = self.view_png()
         return bundle

@@ -200,3 +200,39 @@ def test_check_class_cam(capsys):
     assert "map of class" in capsys.readouterr().out
     assert not camlab.check_class_cam(lambda f, k, c: f @ k)
     assert "every class" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- where maps point
+
+
+def test_map_peaks_and_mask_boxes():
+    maps = np.zeros((3, 6, 8), "float32")
+    maps[0, 2, 5] = 1.0
+    maps[1, 5, 0] = 2.0
+    peaks = camlab.map_peaks(maps)
+    assert peaks.tolist() == [[2, 5], [5, 0], [0, 0]]  # an all-zero map: the first pixel
+    masks = np.zeros((3, 6, 8), bool)
+    masks[0, 1:4, 2:7] = True
+    masks[1, 5, 0] = True
+    assert camlab.mask_boxes(masks).tolist() == [[2, 1, 6, 3], [0, 5, 0, 5], [-1, -1, -1, -1]]
+
+
+def test_peak_in_box_with_margins_and_missing_boxes():
+    maps = np.zeros((3, 10, 10), "float32")
+    maps[0, 4, 4] = maps[1, 4, 9] = maps[2, 0, 0] = 1.0
+    boxes = [(2, 2, 6, 6), (2, 2, 6, 6), None]
+    assert camlab.peak_in_box(maps, boxes).tolist() == [True, False, False]
+    assert camlab.peak_in_box(maps, boxes, margin=3).tolist() == [True, True, False]
+    assert camlab.peak_in_box(maps, np.array([[0, 0, 9, 9]] * 3)).all()
+    with pytest.raises(camlab.InputError):
+        camlab.peak_in_box(maps, boxes[:2])
+
+
+def test_peak_on_mask():
+    maps = np.zeros((2, 4, 4), "float32")
+    maps[0, 1, 1] = maps[1, 3, 3] = 1.0
+    masks = np.zeros((2, 4, 4), bool)
+    masks[:, 1, 1] = True
+    assert camlab.peak_on_mask(maps, masks).tolist() == [True, False]
+    with pytest.raises(camlab.InputError):
+        camlab.peak_on_mask(maps, masks[:, :3])
