@@ -76,7 +76,7 @@ def overlay(image, heatmap, alpha=0.5, cmap="jet") -> np.ndarray:
 
 
 def caption(predicted=None, probability=None, label=None, class_names=None) -> str:
-    """"pred 7 (0.98) | true 7" from what is known; names via ``class_names``."""
+    """"pred 7 (0.98)\ntrue 7" from what is known; names via ``class_names``."""
     def name(index):
         return str(class_names[index]) if class_names is not None else str(index)
 
@@ -88,7 +88,7 @@ def caption(predicted=None, probability=None, label=None, class_names=None) -> s
         parts.append(text)
     if label is not None:
         parts.append(f"true {name(int(label))}")
-    return " | ".join(parts)
+    return "\n".join(parts)
 
 
 def image_grid(count, columns=5, cell=(2.4, 2.6)):

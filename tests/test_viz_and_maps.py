@@ -51,7 +51,7 @@ def test_show_maps_draws_a_captioned_grid():
                      labels=np.arange(7), class_names=[f"c{i}" for i in range(10)], columns=4)
     figure = plt.gcf()
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
-    assert titles[0] == "pred c0 (0.90) | true c0" and len(titles) == 7
+    assert titles[0] == "pred c0 (0.90)\ntrue c0" and len(titles) == 7
     assert len(figure.axes) == 8  # 2 rows x 4 columns, the last one empty
     plt.close("all")
     with pytest.raises(camlab.InputError):
