@@ -22,7 +22,6 @@ import dataclasses
 import weakref
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from camlab.errors import ModelError

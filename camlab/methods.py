@@ -510,9 +510,7 @@ def explain(model, images, method="cam", class_index=None, layer=None,
     chosen = METHODS[method]
     check_modifier(modifier)
     batch, anatomy, classes = _prepare(model, images, class_index)
-    target = anatomy.feature_layer(layer, for_cam=chosen.gap_head)
-    if chosen.gap_head and anatomy.head.dense is None:
-        raise ModelError("CAM needs a Dense layer after the global average pool.")
+    target = anatomy.feature_layer(layer, for_cam=chosen.gap_head)  # CAM: GAP + Dense or an error
     interpolation = _resolve_upsample(upsample)
     pipeline = _compiled(
         anatomy, (target.index, method, interpolation, bool(normalize)),

@@ -60,8 +60,6 @@ def method_availability(model, input_shape=None) -> tuple:
     for name, entry in METHODS.items():
         try:
             anatomy.feature_layer(None, for_cam=entry.gap_head)
-            if entry.gap_head and anatomy.head.dense is None:
-                raise ModelError("it needs a Dense layer after the global average pool.")
         except ModelError as error:
             unavailable[name] = str(error)
         else:
