@@ -75,8 +75,13 @@ def compare(answer, expected, hints=None, tolerance=1e-4) -> Verdict:
     )
 
 
-def run_check(function, cases, reference, hints_for=None) -> Verdict:
-    """Call ``function(*case)`` for every case and compare with ``reference(*case)``."""
+def run_check(function, cases, reference, hints_for=None, mistakes_for=None) -> Verdict:
+    """Call ``function(*case)`` for every case and compare with ``reference(*case)``.
+
+    ``hints_for(*case)``: hints for ``compare``. ``mistakes_for(*case)``:
+    {message: the array a known mistake gives}; a wrong answer equal to one of
+    them gets that message instead of the raw difference.
+    """
     for case in cases:
         try:
             answer = function(*[np.array(a, copy=True) for a in case])
@@ -89,7 +94,11 @@ def run_check(function, cases, reference, hints_for=None) -> Verdict:
             )
         verdict = compare(answer, reference(*case), hints_for(*case) if hints_for else None)
         if not verdict.ok:
-            return Verdict(False, verdict.message + f" [Called with {_describe_call(case)}.]")
+            known = mistakes_for(*case) if mistakes_for else {}
+            message = next((m for m, wrong in known.items()
+                            if np.shape(answer) == np.shape(wrong) and compare(answer, wrong).ok),
+                           verdict.message)
+            return Verdict(False, message + f" [Called with {_describe_call(case)}.]")
     return verdict
 
 
@@ -140,33 +149,10 @@ def check_cam(function) -> bool:
 # Notebook 02: CAM on Fashion-MNIST, step by step
 # ----------------------------------------------------------------------------
 
-def run_check_with_mistakes(function, cases, reference, mistakes_for, hints_for=None) -> Verdict:
-    """``run_check``, and when it fails, name the mistake if it is a known one.
-
-    ``mistakes_for(*case)`` returns {message: the array a known mistake gives};
-    an answer equal to one of them gets that message instead of the raw error.
-    """
-    verdict = run_check(function, cases, reference, hints_for)
-    if verdict.ok:
-        return verdict
-    for case in cases:
-        try:
-            answer = function(*[np.array(a, copy=True) for a in case])
-        except Exception:  # already reported by run_check
-            return verdict
-        if compare(answer, reference(*case)).ok:
-            continue
-        for message, wrong in mistakes_for(*case).items():
-            if np.shape(answer) == np.shape(wrong) and compare(answer, wrong).ok:
-                return Verdict(False, message + f" [Called with {_describe_call(case)}.]")
-        return verdict
-    return verdict
-
-
 def _zoom_cam(feature_maps, class_weights, size, order=2):
     from scipy import ndimage
 
-    cam = np.tensordot(feature_maps, class_weights, axes=([-1], [0]))
+    cam = reference_cam(feature_maps, class_weights)
     factors = (size[0] / cam.shape[0], size[1] / cam.shape[1])
     return ndimage.zoom(cam.astype("float64"), factors, order=order)
 
@@ -220,7 +206,7 @@ def check_upsampled_cam(function) -> bool:
         try:
             from camlab.maps import upsample
 
-            cam = np.tensordot(feature_maps, class_weights, axes=([-1], [0]))
+            cam = reference_cam(feature_maps, class_weights)
             found["Right map, other interpolation: yours matches camlab.upsample "
                   "(bilinear). This exercise asks for scipy.ndimage.zoom(..., order=2), "
                   "as the lesson does by hand."] = upsample(cam, tuple(int(s) for s in size))
@@ -228,8 +214,8 @@ def check_upsampled_cam(function) -> bool:
             pass
         return found
 
-    return report(run_check_with_mistakes(function, _upsampled_cam_cases(),
-                                          reference_upsampled_cam, mistakes, hints))
+    return report(run_check(function, _upsampled_cam_cases(), reference_upsampled_cam,
+                            hints, mistakes))
 
 
 def reference_least_sure(probabilities, class_index, count):
@@ -281,8 +267,7 @@ def check_least_sure(function) -> bool:
     def hints(probabilities, class_index, count):
         return {"shape:()": "Return an array of image indices, not one number."}
 
-    return report(run_check_with_mistakes(function, _least_sure_cases(), reference_least_sure,
-                                          mistakes, hints))
+    return report(run_check(function, _least_sure_cases(), reference_least_sure, hints, mistakes))
 
 
 # ----------------------------------------------------------------------------
@@ -291,7 +276,7 @@ def check_least_sure(function) -> bool:
 
 def reference_class_cam(feature_maps, kernel, class_index):
     """The CAM of any class from the whole Dense kernel: (h, w, K), (K, C), c -> (h, w)."""
-    return np.tensordot(feature_maps, kernel[:, int(class_index)], axes=([-1], [0]))
+    return reference_cam(feature_maps, kernel[:, int(class_index)])
 
 
 def _class_cam_cases(seed=4):
@@ -331,8 +316,7 @@ def check_class_cam(function) -> bool:
             "factor:-1.0": "The sign is flipped.",
         }
 
-    return report(run_check_with_mistakes(function, _class_cam_cases(), reference_class_cam,
-                                          mistakes, hints))
+    return report(run_check(function, _class_cam_cases(), reference_class_cam, hints, mistakes))
 
 
 def _box_cases():
