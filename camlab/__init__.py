@@ -4,7 +4,7 @@ The public calls, by the notebook that introduces them:
 
 - 01 (CAM on MNIST): ``load_mnist``, ``gap_cnn``, ``cam``, ``explain``,
   ``upsample``, ``normalize``, ``colorize``, ``overlay``, ``show_maps``,
-  ``show_explanation``, ``check_cam``, ``fast_mode``; ``explore`` (the explorer
+  ``show_explanation``, ``check_cam``, ``fast_mode``, ``expect``; ``explore`` (the explorer
   widget); ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask``
   (where a map points).
 - 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
@@ -17,9 +17,17 @@ The public calls, by the notebook that introduces them:
   ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
 
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
+Every notebook states what a learner should see with ``expect`` (a miss fails
+under test, and informs a learner without stopping the notebook).
 """
 
-from camlab.boxes import (
+# First, before anything imports TensorFlow: a clear message where it is missing
+# (Colab's TPU runtimes), instead of a raw ImportError from deep inside Keras.
+from camlab.course import require_tensorflow
+
+require_tensorflow()
+
+from camlab.boxes import (  # noqa: E402
     box_from_map,
     box_slider,
     boxes_from_maps,
@@ -30,7 +38,7 @@ from camlab.boxes import (
     peak_on_mask,
     show_boxes,
 )
-from camlab.course import fast_mode
+from camlab.course import ExpectationMissed, TensorFlowMissingError, expect, fast_mode
 from camlab.data import Dataset, load_fashion_mnist, load_mnist
 from camlab.errors import (
     CamlabError,
@@ -78,12 +86,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METHODS", "CamlabError", "ClassIndexError", "DataUnavailableError", "Dataset",
-    "DownloadError", "Explanation", "InputError", "ModelError", "Photos", "box_from_map",
+    "DownloadError", "ExpectationMissed", "Explanation", "InputError", "ModelError", "Photos", "box_from_map",
     "box_slider", "boxes_from_maps", "cam", "check_box_from_map", "check_cam",
     "check_class_cam", "check_gradcam_plus_plus_weights", "check_gradcam_weights",
-    "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "explain", "explore",
+    "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "expect", "explain", "explore",
     "fast_mode", "flatten_cnn", "gap_cnn", "gradcam", "gradcam_plus_plus", "gradient_image",
     "guided_backprop", "guided_gradcam", "layercam", "load_cats_vs_dogs", "load_fashion_mnist",
     "load_mnist", "map_peaks", "mask_boxes", "normalize", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
-    "show_boxes", "show_comparison", "show_explanation", "show_maps", "upsample",
+    "show_boxes", "show_comparison", "show_explanation", "show_maps", "TensorFlowMissingError",
+    "upsample",
 ]
