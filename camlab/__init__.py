@@ -16,6 +16,8 @@ The public calls, by the notebook that introduces them:
   ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
   ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
 
+- 05 (judging explanations): ``localization_set``.
+
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
 Every notebook states what a learner should see with ``expect`` (a miss fails
 under test, and informs a learner without stopping the notebook).
@@ -48,6 +50,7 @@ from camlab.errors import (
     InputError,
     ModelError,
 )
+from camlab.localization import LocalizationSet, localization_set
 from camlab.exercises import (
     check_box_from_map,
     check_cam,
@@ -95,4 +98,6 @@ __all__ = [
     "load_mnist", "map_peaks", "mask_boxes", "normalize", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
     "show_boxes", "show_comparison", "show_explanation", "show_maps", "TensorFlowMissingError",
     "upsample",
+    # 05: judging explanations
+    "LocalizationSet", "localization_set",
 ]
