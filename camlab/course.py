@@ -85,20 +85,39 @@ class TensorFlowMissingError(CamlabError, ImportError):
 
 
 def require_tensorflow() -> None:
-    """Raise ``TensorFlowMissingError``, with what to do, when TensorFlow is absent.
+    """Import TensorFlow quietly, or say what to do where it is missing.
 
-    ``import camlab`` calls it first, before anything imports TensorFlow. A
-    TensorFlow that is installed but fails to load raises its own error.
+    ``import camlab`` calls it first. Without TensorFlow (Colab's TPU
+    runtimes) it raises ``TensorFlowMissingError``, with the fix. Otherwise it
+    imports TensorFlow with the C++ side's start-up lines (the oneDNN notice,
+    CPU-instruction and CUDA notices) sent to /dev/null: they are printed while
+    the library loads, before ``TF_CPP_MIN_LOG_LEVEL`` is read (measured with
+    TensorFlow 2.21), and a notebook shows them as a pink box. oneDNN stays on.
+    Python errors are not hidden: an import that fails raises as usual. A
+    TensorFlow imported earlier (``import keras`` before ``import camlab``) is
+    left as it is.
     """
     import importlib.util
 
-    try:
-        missing = importlib.util.find_spec("tensorflow") is None
-    except ValueError:  # a module object without a spec: treat as present
-        missing = False
-    if missing:
+    if "tensorflow" in sys.modules and sys.modules["tensorflow"] is not None:
+        return
+    if importlib.util.find_spec("tensorflow") is None:
         raise TensorFlowMissingError(
             "camlab needs TensorFlow, and this Python has none. On Google Colab, TPU runtimes "
             "come without TensorFlow: choose Runtime > Change runtime type > CPU (or a GPU such "
             "as T4), then run the notebook again from the top. Elsewhere: "
             "pip install \"camlab-course[tf]\".")
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no file descriptor 2 to silence
+        import tensorflow  # noqa: F401
+        return
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)

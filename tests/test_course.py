@@ -71,3 +71,12 @@ def test_import_without_tensorflow_says_to_choose_a_cpu_or_gpu_runtime():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("TensorFlowMissingError |"), result.stdout + result.stderr
     assert "TPU" in result.stdout and "CPU" in result.stdout and "GPU" in result.stdout
+
+
+def test_importing_camlab_first_hides_tensorflows_start_up_lines():
+    # The oneDNN and CPU-instruction notices come from C++ while TensorFlow loads; a plain
+    # `import tensorflow` prints them here, whatever TF_CPP_MIN_LOG_LEVEL says.
+    code = "import camlab, sys; assert 'tensorflow' in sys.modules; print('oneDNN stays on')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "oneDNN" not in result.stderr and "cpu_feature_guard" not in result.stderr, result.stderr
