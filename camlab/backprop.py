@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from camlab.errors import InputError
+from camlab.graph import activation_kind
 
 MODIFIERS = (None, "guided", "relu")
 
@@ -60,7 +61,8 @@ def check_modifier(modifier):
 
 
 def _is_plain_relu(function) -> bool:
-    return function is keras.activations.relu
+    """"relu", keras.activations.relu, tf.nn.relu, ...: recognised by what it computes."""
+    return function is not None and activation_kind(function) == "relu"
 
 
 def _standalone_relu(layer) -> bool:

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from camlab.errors import InputError
+from camlab.maps import as_maps
 from camlab.viz import display_image, image_grid, overlay
 
 THRESHOLD = 0.2  # the CAM paper's 20% of the maximum
@@ -33,8 +34,11 @@ EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # diagonal neighbours touch
 
 
 def _check_threshold(threshold) -> float:
-    value = float(threshold)
-    if not 0.0 <= value <= 1.0:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
         raise InputError(f"threshold is a fraction of the map's maximum, in [0, 1]; got {threshold}.")
     return value
 
@@ -50,12 +54,8 @@ def boxes_from_maps(maps, threshold=THRESHOLD) -> list:
     the one holding the higher value wins, then the first in reading order.
     Returns a list of N tuples of ints, or None for a map with no positive value.
     """
-    maps = np.asarray(maps, dtype="float64")
-    if maps.ndim != 3:
-        raise InputError(f"maps must be a batch (N, H, W); got shape {maps.shape}.")
-    if not np.isfinite(maps).all():
-        raise InputError("maps contain NaN or Inf; a box cannot be read from them.")
     threshold = _check_threshold(threshold)
+    maps = as_maps(maps, single=False)[0].astype("float64")
     peak = maps.max(axis=(1, 2), keepdims=True)
     mask = (maps >= threshold * peak) & (peak > 0)
     structure = np.zeros((3, 3, 3), dtype=bool)
@@ -87,21 +87,20 @@ def box_from_map(heatmap, threshold=THRESHOLD):
     A map with no positive value, such as an all-zero map, gives None; a flat
     positive map gives the whole map.
     """
-    heatmap = np.asarray(heatmap)
-    if heatmap.ndim != 2:
-        raise InputError(f"heatmap must be one map (H, W); got shape {heatmap.shape}. "
+    maps, one = as_maps(heatmap, "heatmap")
+    if not one:
+        raise InputError(f"heatmap must be one map (H, W); got shape {maps.shape}. "
                          "For a batch use camlab.boxes_from_maps.")
-    return boxes_from_maps(heatmap[np.newaxis], threshold)[0]
+    return boxes_from_maps(maps, threshold)[0]
 
 
 def map_peaks(maps) -> np.ndarray:
     """The (row, column) of each map's maximum: (N, H, W) -> int (N, 2).
 
-    Ties go to the first in reading order (``argmax``).
+    Ties go to the first in reading order (``argmax``). NaN or Inf in a map
+    is an ``InputError``, as in every map helper (a NaN has no place to point).
     """
-    maps = np.asarray(maps)
-    if maps.ndim != 3:
-        raise InputError(f"maps must be a batch (N, H, W); got shape {maps.shape}.")
+    maps = as_maps(maps, single=False)[0]
     flat = maps.reshape(len(maps), -1).argmax(axis=1)
     return np.stack(np.unravel_index(flat, maps.shape[1:]), axis=1)
 
@@ -132,15 +131,37 @@ def peak_in_box(maps, boxes, margin=0) -> np.ndarray:
     meaning no box, which counts as False.
     """
     peaks = map_peaks(maps)
-    if len(boxes) != len(peaks):
-        raise InputError(f"{len(peaks)} maps but {len(boxes)} boxes; pass one box per map.")
-    table = np.array([(-1, -1, -1, -1) if b is None else tuple(b) for b in boxes], dtype="int64")
+    table = box_table(boxes)
+    if len(table) != len(peaks):
+        raise InputError(f"{len(peaks)} maps but {len(table)} boxes; pass one box per map.")
     present = (table >= 0).all(axis=1)
     x_min, y_min, x_max, y_max = (table[:, i] for i in range(4))
     rows, columns = peaks[:, 0], peaks[:, 1]
     inside = ((x_min - margin <= columns) & (columns <= x_max + margin)
               & (y_min - margin <= rows) & (rows <= y_max + margin))
     return inside & present
+
+
+def box_table(boxes) -> np.ndarray:
+    """Boxes as int64 (N, 4), None becoming (-1, -1, -1, -1).
+
+    ``boxes``: (N, 4) numbers or a list of ``(x_min, y_min, x_max, y_max)``
+    tuples and Nones; anything else is an ``InputError``.
+    """
+    def row(box):
+        if box is None:
+            return (-1, -1, -1, -1)
+        values = np.asarray(box)
+        if values.shape != (4,) or values.dtype.kind not in "iuf" \
+                or not np.isfinite(values).all():
+            raise InputError(
+                f"a box is (x_min, y_min, x_max, y_max), four numbers, or None; got {box!r}."
+            )
+        return tuple(int(v) for v in values)
+
+    if isinstance(boxes, (str, bytes)) or not hasattr(boxes, "__len__"):
+        raise InputError(f"boxes must be (N, 4) numbers or a list of boxes; got {boxes!r}.")
+    return np.array([row(box) for box in boxes], dtype="int64").reshape(-1, 4)
 
 
 def peak_on_mask(maps, masks) -> np.ndarray:

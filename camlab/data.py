@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import http.client
+import math
 import os
 import shutil
 import socket
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 import zlib
@@ -27,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from camlab.course import fast_mode, notice
-from camlab.errors import DataUnavailableError, DownloadError
+from camlab.errors import DataUnavailableError, DownloadError, InputError
 
 KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 MNIST_URL = KERAS_DATASETS + "mnist.npz"
@@ -100,7 +103,13 @@ def fetch(url: str, expected_hash, filename: str, subdir: str = "",
     caller then checks the contents (notebook 03: ``camlab.photos``).
     """
     if expected_hash is None and expected_size is None:
-        raise ValueError("fetch needs expected_hash, expected_size, or both.")
+        raise InputError("fetch needs expected_hash, expected_size, or both.")
+    scheme = urllib.parse.urlsplit(str(url)).scheme.lower()
+    if not isinstance(url, str) or scheme not in ("http", "https", "file"):
+        raise InputError(
+            f"url must be an http://, https:// or file:// address; got {url!r}. Leave "
+            "it out to use the course's own address."
+        )
     folder = Path(directory) if directory is not None else cache_dir()
     folder = folder / subdir if subdir else folder
     target = folder / filename
@@ -130,6 +139,11 @@ def fetch(url: str, expected_hash, filename: str, subdir: str = "",
         except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as error:
             reason = getattr(error, "reason", error)
             raise DataUnavailableError(f"Cannot download {url}: {reason}") from error
+        except http.client.HTTPException as error:  # e.g. IncompleteRead: a cut-off transfer
+            raise DataUnavailableError(
+                f"The download of {url} was cut off ({type(error).__name__}: {error}); "
+                "the partial file was deleted. Run the cell again."
+            ) from error
         wrong = mismatch(partial)
         if wrong is not None:
             raise DownloadError(
@@ -237,9 +251,10 @@ def _read_mnist_npz(path) -> tuple:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = [data[key] for key in ("x_train", "y_train", "x_test", "y_test")]
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DownloadError(
-            f"{path} is not a readable MNIST file ({error}); delete it and retry."
+            f"{path} is not a readable MNIST file ({type(error).__name__}: {error}); "
+            "delete it and retry."
         ) from error
     x_train, y_train, x_test, y_test = arrays
     if x_train.shape[1:] != (28, 28) or len(x_train) != len(y_train) or len(x_test) != len(y_test):
@@ -354,7 +369,7 @@ def read_idx(path) -> np.ndarray:
     if rank == 0 or len(raw) < start:
         raise refuse(f"a header of {rank} dimensions")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=rank, offset=4))
-    if len(raw) - start != int(np.prod(shape)):
+    if len(raw) - start != math.prod(shape):  # Python ints: no int64 wrap-around
         raise refuse(f"{len(raw) - start} values for a shape {shape}")
     return np.frombuffer(raw, np.uint8, offset=start).reshape(shape)
 

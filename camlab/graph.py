@@ -18,10 +18,12 @@ how many classes are there, and is the head softmax, sigmoid or linear.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from camlab.errors import ModelError
@@ -56,8 +58,21 @@ def tensors_in(structure) -> list:
     return [t for t in tf.nest.flatten(structure) if tf.is_tensor(t)]
 
 
+def _call(layer, *args, **kwargs):
+    """Call one layer at inference time, as ``model.predict`` does.
+
+    Keras passes ``training`` only to layers whose ``call`` takes it; those
+    default to ``training=True`` in some layers (``RandomFlip``,
+    ``RandomRotation``: augmentation inside the model, as in TensorFlow's
+    transfer-learning tutorial), so it is always given explicitly.
+    """
+    if getattr(layer, "_call_has_training_arg", False):
+        kwargs["training"] = False
+    return layer(*args, **kwargs)
+
+
 def walk(model, images, on_call):
-    """Run ``model`` on ``images`` one layer call at a time.
+    """Run ``model`` on ``images`` one layer call at a time, in inference mode.
 
     Args:
         model: a Sequential or functional Keras model (nested ones included).
@@ -68,8 +83,9 @@ def walk(model, images, on_call):
             ``None`` or a replacement for ``outputs``.
 
     Returns:
-        The model's output tensor, computed exactly as ``model(images)`` would
-        at inference time (no dropout, BatchNorm in inference mode).
+        The model's output tensor, computed exactly as ``model.predict(images)``
+        would: every layer in inference mode (no dropout, no augmentation,
+        BatchNorm with its moving statistics).
     """
     counter = [0]
 
@@ -104,7 +120,7 @@ def walk(model, images, on_call):
                                 f"called with extra arguments {sorted(extra)}."
                             )
                         return run(op, args[0], path)
-                    outputs = op(*args, **kwargs)
+                    outputs = _call(op, *args, **kwargs)
                     return finish(f"{path}/{op.name}", op, (args, kwargs), outputs)
 
                 return call
@@ -113,7 +129,7 @@ def walk(model, images, on_call):
             if isinstance(y, (list, tuple)):
                 y = y[0]
             return finish(path, layer, (x,), y)
-        return finish(path, layer, (x,), layer(x))
+        return finish(path, layer, (x,), _call(layer, x))
 
     return run(model, images, "")
 
@@ -130,7 +146,7 @@ class LayerCall:
 
     index: int
     path: str
-    layer: object
+    layer_ref: object  # weakref.ref to the layer: caches must not keep models alive
     inputs: tuple
     outputs: tuple
     output_shape: tuple
@@ -139,6 +155,10 @@ class LayerCall:
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def layer(self):
+        return self.layer_ref()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,9 +191,47 @@ class Head:
         return 2 if self.binary_sigmoid else self.num_outputs
 
 
-def _activation_name(fn) -> str:
-    name = getattr(fn, "__name__", str(fn))
-    return {"softmax": "softmax", "sigmoid": "sigmoid", "linear": "linear"}.get(name, name)
+# A probe that tells activations apart by what they compute: negative, zero,
+# small and large values (above 6, so that relu6 is not taken for a ReLU).
+_PROBE = np.array([[-7.0, -1.5, 0.0, 0.25, 2.0, 7.5], [3.0, -0.5, 1.0, -4.0, 0.5, 9.0]], "float32")
+_KNOWN = {
+    "softmax": lambda x: np.exp(x - x.max(-1, keepdims=True))
+    / np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True),
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0.0),
+}
+_KINDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def activation_kind(fn) -> str:
+    """"softmax", "sigmoid", "linear", "relu" or "other": what ``fn`` computes.
+
+    Recognised by its values on a fixed probe, not by its name, so that
+    ``"softmax"``, ``keras.activations.softmax``, ``tf.nn.softmax`` (named
+    ``softmax_v2``) and ``lambda x: tf.nn.softmax(x)`` are all a softmax.
+    None is linear (Keras's default).
+    """
+    if fn is None:
+        return "linear"
+    try:
+        return _KINDS[fn]
+    except (KeyError, TypeError):
+        pass
+    try:
+        values = np.asarray(keras.ops.convert_to_numpy(fn(tf.constant(_PROBE))), "float32")
+    except Exception:  # an activation that cannot run on a plain 2-D tensor
+        kind = "other"
+    else:
+        kind = next((name for name, reference in _KNOWN.items()
+                     if values.shape == _PROBE.shape
+                     and np.allclose(values, reference(_PROBE.astype("float64")), atol=1e-5)),
+                    "other")
+    try:
+        _KINDS[fn] = kind
+    except TypeError:
+        pass
+    return kind
 
 
 class Anatomy:
@@ -185,7 +243,10 @@ class Anatomy:
     """
 
     def __init__(self, model, input_shape, calls):
-        self.model = model
+        # A weak reference: camlab's caches hold anatomies, and must not keep
+        # a model alive after its owner lets it go.
+        self._model = weakref.ref(model)
+        self.model_name = model.name
         self.input_shape = tuple(input_shape)
         self.calls = calls
         self._producer = {}
@@ -193,7 +254,26 @@ class Anatomy:
             for tensor_id in call.outputs:
                 # Nested models re-emit their last layer's tensor: keep the leaf.
                 self._producer.setdefault(tensor_id, call)
+        self._refuse_channels_first()
         self.head = self._read_head()
+
+    @property
+    def model(self):
+        model = self._model()
+        if model is None:
+            raise ModelError(f"Model {self.model_name!r} no longer exists.")
+        return model
+
+    def _refuse_channels_first(self):
+        for call in self.calls:
+            if getattr(call.layer, "data_format", None) == "channels_first":
+                raise ModelError(
+                    f"Layer {call.path!r} uses data_format='channels_first' (images "
+                    "(N, C, H, W)). camlab explains channels_last models, the Keras "
+                    "default, with images (N, H, W, C). Rebuild the model without "
+                    "data_format='channels_first' (or with 'channels_last') and load "
+                    "its weights: the weights are the same."
+                )
 
     # -- layers ---------------------------------------------------------
     def producer(self, tensor_id) -> LayerCall | None:
@@ -219,7 +299,7 @@ class Anatomy:
             if not hits:
                 names = [c.name for c in self.feature_map_calls()][-8:]
                 raise ModelError(
-                    f"No layer named {layer!r} in model {self.model.name!r}. "
+                    f"No layer named {layer!r} in model {self.model_name!r}. "
                     f"Layers with 4-D feature maps near the end: {names}. "
                     "Use one of these names, or pass the layer object."
                 )
@@ -230,13 +310,38 @@ class Anatomy:
                     f"{[c.path for c in hits]}. Pass the full path or the layer object."
                 )
             return hits[-1]
+        if isinstance(layer, (bool, np.bool_)) or not (
+                isinstance(layer, (int, np.integer)) or isinstance(layer, keras.layers.Layer)):
+            raise ModelError(
+                "layer must be None, a layer name (str), an index into model.layers "
+                f"(int), or a layer object; got {type(layer).__name__}."
+            )
+        if isinstance(layer, (int, np.integer)):
+            layers = self.model.layers
+            if not -len(layers) <= int(layer) < len(layers):
+                raise ModelError(
+                    f"layer={int(layer)} is out of range: model {self.model_name!r} has "
+                    f"{len(layers)} layers (model.layers[0 .. {len(layers) - 1}])."
+                )
+            layer = layers[int(layer)]  # as model.get_layer(index=...) does
+        if isinstance(layer, keras.layers.InputLayer):
+            raise ModelError(
+                f"Layer {layer.name!r} is the model's input, not a conv layer: it has "
+                "no feature maps to weigh. Pick a conv layer, e.g. "
+                f"{self._last_conv_name()!r}, or leave layer=None."
+            )
         hits = [c for c in self.calls if c.layer is layer]
         if not hits:
             raise ModelError(
                 f"Layer {getattr(layer, 'name', layer)!r} is not part of model "
-                f"{self.model.name!r}."
+                f"{self.model_name!r}. Pass a layer of this model (model.layers, or "
+                "a name such as " + repr(self._last_conv_name()) + ")."
             )
         return hits[-1]
+
+    def _last_conv_name(self) -> str:
+        convs = self.conv_calls()
+        return convs[-1].name if convs else "conv2d"
 
     def feature_layer(self, layer=None, *, for_cam=False) -> LayerCall:
         """The call whose output gives the feature maps A^k.
@@ -246,7 +351,7 @@ class Anatomy:
         """
         if layer is None and not self.conv_calls():
             raise ModelError(
-                f"Model {self.model.name!r} has no convolutional layer. Class "
+                f"Model {self.model_name!r} has no convolutional layer. Class "
                 "activation maps weight the 4-D feature maps (N, H, W, C) of a "
                 "conv layer; this model has none to explain."
             )
@@ -256,7 +361,7 @@ class Anatomy:
                 raise ModelError(
                     "CAM needs a conv layer that feeds GlobalAveragePooling2D and "
                     "then one Dense layer (Zhou et al. 2016); model "
-                    f"{self.model.name!r} ends in {self._ending()}. "
+                    f"{self.model_name!r} ends in {self._ending()}. "
                     "Use camlab.gradcam(model, images), which explains any conv "
                     "layer of any architecture."
                 )
@@ -275,7 +380,7 @@ class Anatomy:
             raise ModelError(
                 f"Layer {call.name!r} outputs shape (N, {', '.join(map(str, call.output_shape))}); "
                 "class activation maps need 4-D feature maps (N, H, W, C). "
-                f"Pick a conv layer, e.g. {self.conv_calls()[-1].name!r}."
+                f"Pick a conv layer, e.g. {self._last_conv_name()!r}."
             )
         return call
 
@@ -286,6 +391,15 @@ class Anatomy:
     # -- head -----------------------------------------------------------
     def _read_head(self) -> Head:
         last = self.calls[-1]
+        if len(last.output_shape) != 1:
+            raise ModelError(
+                f"Model {self.model_name!r} outputs shape (N, "
+                f"{', '.join(map(str, last.output_shape))}). camlab explains image "
+                "classifiers, whose output is one score per class, (N, num_classes); "
+                "a segmentation-style or other multi-dimensional output has no class "
+                "to explain. Explain a classifier, or a model that ends in a "
+                "Dense(num_classes) layer."
+            )
         output_id = last.outputs[0]
         call = self.producer(output_id)
         activation = None
@@ -295,14 +409,14 @@ class Anatomy:
                 if isinstance(call.layer, keras.layers.Softmax):
                     activation = "softmax"
                 else:
-                    activation = _activation_name(call.layer.activation)
+                    activation = activation_kind(call.layer.activation)
             previous = self.producer(call.inputs[0]) if call.inputs else None
             if previous is None:
                 break
             call = previous
         num_outputs = int(call.output_shape[-1]) if call.output_shape else 1
         if isinstance(call.layer, keras.layers.Dense):
-            own = _activation_name(call.layer.activation)
+            own = activation_kind(call.layer.activation)
             if own in ("softmax", "sigmoid"):
                 activation = own
             elif own != "linear":
@@ -329,6 +443,29 @@ class Anatomy:
 
 
 _ANATOMIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+CACHE_LIMIT = 8  # entries kept per model: input sizes here, compiled pipelines in methods
+
+
+def cached_per_model(store, model, key, build, limit=CACHE_LIMIT):
+    """``store[model][key]``, built by ``build()`` when missing; least recently used first out.
+
+    ``store`` is a ``weakref.WeakKeyDictionary``: an entry lives only as long
+    as its model, so its values must not refer to the model strongly (an
+    ``Anatomy`` holds a weak reference). At most ``limit`` entries are kept
+    per model: a model with a free input size is not given one entry per
+    image size for ever.
+    """
+    per_model = store.get(model)
+    if per_model is None:
+        per_model = store[model] = collections.OrderedDict()
+    if key in per_model:
+        per_model.move_to_end(key)
+        return per_model[key]
+    value = build()
+    per_model[key] = value
+    while len(per_model) > limit:
+        per_model.popitem(last=False)
+    return value
 
 
 def check_model(model) -> None:
@@ -387,10 +524,12 @@ def read_model(model, input_shape=None) -> Anatomy:
             "pass input_shape=(H, W, C) to read it at one size."
         )
     input_shape = tuple(int(d) for d in input_shape)
-    per_model = _ANATOMIES.setdefault(model, {})
-    if input_shape in per_model:
-        return per_model[input_shape]
+    return cached_per_model(_ANATOMIES, model, input_shape,
+                            lambda: _record(model, input_shape))
 
+
+def _record(model, input_shape) -> Anatomy:
+    """Walk ``model`` once on a blank image of ``input_shape`` and read what it does."""
     records, keep = [], []
 
     def on_call(index, path, layer, args, outputs):
@@ -401,7 +540,7 @@ def read_model(model, input_shape=None) -> Anatomy:
             LayerCall(
                 index=index,
                 path=path,
-                layer=layer,
+                layer_ref=weakref.ref(layer),
                 inputs=tuple(id(t) for t in ins),
                 outputs=tuple(id(t) for t in outs),
                 output_shape=tuple(int(d) for d in shape),
@@ -411,6 +550,4 @@ def read_model(model, input_shape=None) -> Anatomy:
 
     blank = tf.zeros((1,) + input_shape, dtype="float32")
     walk(model, blank, on_call)
-    anatomy = Anatomy(model, input_shape, records)
-    per_model[input_shape] = anatomy
-    return anatomy
+    return Anatomy(model, input_shape, records)

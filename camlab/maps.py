@@ -36,15 +36,44 @@ def normalize_tensor(maps):
     return tf.where(flat, tf.zeros_like(maps), tf.clip_by_value(scaled, 0.0, 1.0))
 
 
-def _as_maps(maps, name="maps"):
-    array = np.asarray(maps, dtype="float32")
-    if array.ndim == 2:
-        return array[np.newaxis], True
-    if array.ndim != 3:
+def as_maps(maps, name="maps", *, single=True, finite=True):
+    """Check maps and return them as float (N, h, w), and whether one map was given.
+
+    Accepts one map (h, w) when ``single``, else only a batch (N, h, w). Refuses,
+    with an ``InputError`` that says what to pass: non-numeric values, other
+    ranks, maps with no pixels, and (when ``finite``) NaN or Inf, so that
+    every map helper treats NaN the same way: as an error, never a silent answer.
+    """
+    try:
+        array = np.asarray(maps)
+    except (ValueError, TypeError):
+        array = np.asarray(maps, dtype=object)
+    if array.dtype == object or array.dtype.kind not in "fiub":
+        raise InputError(f"{name} must be numeric arrays; got dtype {array.dtype}.")
+    wanted = "one map (h, w) or a batch (N, h, w)" if single else "a batch (N, h, w)"
+    if array.ndim == 2 and single:
+        array, one = array[np.newaxis], True
+    elif array.ndim == 3:
+        one = False
+    else:
+        raise InputError(f"{name} must be {wanted}; got shape {array.shape}."
+                         + ("" if single or array.ndim != 2 else
+                            " For one map pass maps[np.newaxis]."))
+    if 0 in array.shape[1:]:
+        raise InputError(f"{name} have shape {array.shape}: a map needs at least one pixel.")
+    array = array.astype("float32" if array.dtype.kind != "f" else array.dtype, copy=False)
+    if finite and not np.isfinite(array).all():
         raise InputError(
-            f"{name} must be one map (h, w) or a batch (N, h, w); got shape {array.shape}."
+            f"{name} contain {int(np.isnan(array).sum())} NaN and "
+            f"{int(np.isinf(array).sum())} Inf values; camlab's maps are always finite. "
+            "Replace them first, e.g. np.nan_to_num(maps)."
         )
-    return array, False
+    return array, one
+
+
+def _as_maps(maps, name="maps"):
+    array, one = as_maps(maps, name, finite=False)
+    return array.astype("float32", copy=False), one
 
 
 def upsample(maps, size, method="bilinear"):
@@ -58,7 +87,12 @@ def upsample(maps, size, method="bilinear"):
     if method not in INTERPOLATIONS:
         raise InputError(f"method must be one of {INTERPOLATIONS}, got {method!r}.")
     batch, single = _as_maps(maps)
-    height, width = (int(s) for s in size)
+    try:
+        height, width = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise InputError(f"size must be (H, W), two positive ints; got {size!r}.") from None
+    if height < 1 or width < 1:
+        raise InputError(f"size must be (H, W), two positive ints; got {size!r}.")
     out = upsample_tensor(tf.constant(batch), (height, width), method).numpy()
     return out[0] if single else out
 
@@ -70,8 +104,7 @@ def normalize(maps):
     map (nothing to see) comes back as zeros, never NaN. NaN in the input is
     an error.
     """
-    batch, single = _as_maps(maps)
-    if not np.isfinite(batch).all():
-        raise InputError("maps contain NaN or Inf; camlab cannot normalise them.")
+    batch, single = as_maps(maps)
+    batch = batch.astype("float32", copy=False)
     out = normalize_tensor(tf.constant(batch)).numpy()
     return out[0] if single else out

@@ -122,15 +122,17 @@ def gradcam_plus_plus_map(feature_maps, gradients, **_):
 def gradcam_plus_plus_weights(feature_maps, gradients):
     """w_k^c = sum_ij alpha_ij^kc ReLU(g), alpha = g^2 / (2 g^2 + sum_ab A_ab g^3).
 
-    feature_maps, gradients: (N, h, w, K) -> weights (N, K); alpha is 0 where
-    its denominator is 0 (no gradient).
+    feature_maps, gradients: (N, h, w, K) -> weights (N, K). Dividing through
+    by g^2, alpha = 1 / (2 + sum_ab A_ab g) wherever g != 0: the same number,
+    but g^3 is never formed, so it cannot overflow float32 at large gradients
+    (g^3 does above about 7e12) nor underflow at small ones. alpha is 0 where
+    g = 0 (the paper's 0/0) or its denominator is 0.
     """
-    g2 = tf.square(gradients)
-    g3 = g2 * gradients
     spatial_sum = tf.reduce_sum(feature_maps, axis=(1, 2), keepdims=True)
-    denominator = 2.0 * g2 + spatial_sum * g3
-    safe = tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
-    alpha = tf.where(denominator != 0.0, g2 / safe, tf.zeros_like(g2))
+    denominator = 2.0 + spatial_sum * gradients
+    usable = tf.logical_and(gradients != 0.0, denominator != 0.0)
+    alpha = tf.where(usable, 1.0 / tf.where(usable, denominator, tf.ones_like(denominator)),
+                     tf.zeros_like(denominator))
     return tf.reduce_sum(alpha * tf.nn.relu(gradients), axis=(1, 2))
 
 
@@ -204,7 +206,14 @@ def as_image_batch(images, input_shape) -> np.ndarray:
     """
     if isinstance(images, tf.Tensor) or hasattr(images, "numpy"):
         images = images.numpy()
-    array = np.asarray(images)
+    try:
+        array = np.asarray(images)
+    except (ValueError, TypeError) as error:  # a ragged list of images
+        raise InputError(
+            "images must be one array of equally sized images (N, H, W, C); these "
+            f"could not be stacked ({error}). Resize them to one size and pass "
+            "np.stack(images)."
+        ) from None
     expected = tuple(input_shape)
     shown = "(N, " + ", ".join("?" if d is None else str(d) for d in expected) + ")"
     if array.dtype == object or array.dtype.kind not in "fiub":
@@ -234,16 +243,26 @@ def as_image_batch(images, input_shape) -> np.ndarray:
             )
     if len(array) == 0:
         raise InputError("images is an empty batch; pass at least one image.")
-    array = array.astype("float32", copy=False)
-    finite = np.isfinite(array)
-    if not finite.all():
-        bad = np.flatnonzero(~finite.reshape(len(array), -1).all(axis=1))
+    if not np.isfinite(array).all():
         raise InputError(
             f"images contain {int(np.isnan(array).sum())} NaN and "
-            f"{int(np.isinf(array).sum())} Inf values (in images {bad[:5].tolist()}"
-            f"{' ...' if len(bad) > 5 else ''}). Fix or drop those images first."
+            f"{int(np.isinf(array).sum())} Inf values (in images {_bad_images(array)}). "
+            "Fix or drop those images first."
         )
-    return array
+    largest = float(np.abs(array).max())
+    if largest > np.finfo("float32").max:
+        raise InputError(
+            f"images hold values up to {largest:.3g}, which overflow float32 (the "
+            f"largest float32 is {np.finfo('float32').max:.3g}), the type models compute "
+            "in. Scale the images as the model was trained, e.g. to [0, 1]."
+        )
+    return array.astype("float32", copy=False)
+
+
+def _bad_images(array) -> str:
+    """'[3, 7]': the first five images holding a NaN or Inf value."""
+    bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+    return f"{bad[:5].tolist()}{' ...' if len(bad) > 5 else ''}"
 
 
 def class_indices(class_index, count, num_classes) -> np.ndarray:
@@ -252,10 +271,25 @@ def class_indices(class_index, count, num_classes) -> np.ndarray:
         return np.full(count, -1, dtype="int32")
     if isinstance(class_index, (bool, np.bool_)):
         raise InputError("class_index must be an int or a sequence of ints, not a bool.")
+    def out_of_range(value):
+        return ClassIndexError(
+            f"class_index {value} is out of range: this model has "
+            f"{num_classes} classes, so use 0 .. {num_classes - 1}."
+        )
+
     if isinstance(class_index, numbers.Integral):
+        if not -1 < int(class_index) < num_classes:
+            raise out_of_range(int(class_index))
         indices = np.full(count, int(class_index), dtype="int64")
     else:
-        indices = np.asarray(class_index)
+        try:
+            indices = np.asarray(class_index)
+        except (ValueError, TypeError):
+            indices = np.asarray(class_index, dtype=object)
+        if indices.dtype == object and indices.ndim == 1 and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                for v in indices):  # ints too large for int64
+            raise out_of_range(next(v for v in indices if not -1 < v < num_classes))
         if indices.ndim != 1 or indices.dtype.kind not in "iu":
             raise InputError(
                 "class_index must be None, an int, or a sequence of ints (one per "
@@ -269,10 +303,7 @@ def class_indices(class_index, count, num_classes) -> np.ndarray:
             )
     bad = (indices < 0) | (indices >= num_classes)
     if bad.any():
-        raise ClassIndexError(
-            f"class_index {indices[bad][0]} is out of range: this model has "
-            f"{num_classes} classes, so use 0 .. {num_classes - 1}."
-        )
+        raise out_of_range(indices[bad][0])
     return indices.astype("int32")
 
 
@@ -284,6 +315,18 @@ def _resolve_upsample(upsample):
     if upsample in INTERPOLATIONS:
         return upsample
     raise InputError(f"upsample must be True, False or one of {INTERPOLATIONS}; got {upsample!r}.")
+
+
+def check_batch_size(batch_size):
+    """``batch_size``: None (the default for the image size) or a positive int."""
+    if batch_size is not None and (
+            isinstance(batch_size, (bool, np.bool_))
+            or not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+        raise InputError(
+            f"batch_size must be a positive int (images per compiled call), or None for "
+            f"the default; got {batch_size!r}."
+        )
+    return batch_size
 
 
 def default_batch_size(input_shape, gradients) -> int:
@@ -434,11 +477,10 @@ _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _compiled(anatomy, key, build, modifier):
-    per_model = _COMPILED.setdefault(anatomy.model, {})
+    """The compiled pipeline for this model, input size, modifier and ``key`` (cached)."""
     key = (anatomy.input_shape, modifier) + key
-    if key not in per_model:
-        per_model[key] = _Compiled(anatomy, build(), modifier)
-    return per_model[key]
+    return graph.cached_per_model(_COMPILED, anatomy.model, key,
+                                  lambda: _Compiled(anatomy, build(), modifier))
 
 
 @contextlib.contextmanager
@@ -461,7 +503,7 @@ def _prepare(model, images, class_index):
     return batch, anatomy, class_indices(class_index, len(batch), anatomy.head.num_classes)
 
 
-def _run_in_batches(pipeline, batch, classes, size, where):
+def _run_in_batches(pipeline, batch, classes, size, where, model):
     """Call ``pipeline`` on slices of ``size`` images; concatenate its five outputs."""
     with _quiet_tracing():
         parts = [pipeline(tf.constant(batch[start:start + size]),
@@ -470,13 +512,26 @@ def _run_in_batches(pipeline, batch, classes, size, where):
     values, chosen_class, scores, probabilities, finite = (
         np.concatenate([part[i].numpy() for part in parts]) for i in range(5))
     if not (finite.all() and np.isfinite(values).all()):
-        bad = np.flatnonzero(~finite)[:5].tolist()
-        raise ModelError(
-            f"The model produced NaN or Inf values for images {bad} ({where}); its "
-            "weights may hold NaN (did training diverge?). Check "
-            "np.isfinite(model.predict(images)).all()."
-        )
+        raise _not_finite_error(model, batch, np.flatnonzero(~finite)[:5].tolist(), where)
     return values, chosen_class.astype("int64"), scores, probabilities
+
+
+def _not_finite_error(model, batch, bad, where) -> ModelError:
+    """Why the model computed NaN or Inf: its weights, or its images overflowing."""
+    weights_finite = all(np.isfinite(w).all() for w in model.get_weights())
+    if not weights_finite:
+        return ModelError(
+            f"The model produced NaN or Inf values for images {bad} ({where}): its "
+            "weights hold NaN or Inf (did training diverge?). Check "
+            "all(np.isfinite(w).all() for w in model.get_weights()), and retrain "
+            "or reload the weights."
+        )
+    return ModelError(
+        f"The model produced NaN or Inf values for images {bad} ({where}), although "
+        "its weights are finite: its activations overflowed float32 on these images "
+        f"(their values reach {float(np.abs(batch).max()):.3g}). Are the images "
+        "scaled as in training (e.g. to [0, 1])?"
+    )
 
 
 def explain(model, images, method="cam", class_index=None, layer=None,
@@ -509,6 +564,7 @@ def explain(model, images, method="cam", class_index=None, layer=None,
         raise InputError(f"Unknown method {method!r}; camlab has {sorted(METHODS)}.")
     chosen = METHODS[method]
     check_modifier(modifier)
+    check_batch_size(batch_size)
     batch, anatomy, classes = _prepare(model, images, class_index)
     target = anatomy.feature_layer(layer, for_cam=chosen.gap_head)  # CAM: GAP + Dense or an error
     interpolation = _resolve_upsample(upsample)
@@ -518,7 +574,8 @@ def explain(model, images, method="cam", class_index=None, layer=None,
         modifier)
     size = batch_size or default_batch_size(anatomy.input_shape, chosen.gradients)
     maps, chosen_class, scores, probabilities = _run_in_batches(
-        pipeline, batch, classes, size, f"at layer {target.name!r} or in the class scores")
+        pipeline, batch, classes, size, f"at layer {target.name!r} or in the class scores",
+        model)
     return Explanation(
         maps=maps.astype("float32", copy=False),
         class_index=chosen_class,
@@ -540,11 +597,12 @@ def guided_backprop(model, images, class_index=None, modifier="guided", batch_si
     raw gradients, positive and negative; ``camlab.gradient_image`` makes them visible.
     """
     check_modifier(modifier)
+    check_batch_size(batch_size)
     batch, anatomy, classes = _prepare(model, images, class_index)
     pipeline = _compiled(anatomy, ("input_gradients",),
                          lambda: _input_gradient_pipeline(anatomy), modifier)
     size = batch_size or default_batch_size(anatomy.input_shape, True)
-    gradients, *_ = _run_in_batches(pipeline, batch, classes, size, "in the gradients")
+    gradients, *_ = _run_in_batches(pipeline, batch, classes, size, "in the gradients", model)
     return gradients
 
 

@@ -69,11 +69,24 @@ def preprocess(images, backbone="resnet50"):
     if backbone not in PREPROCESSING:
         raise InputError(f"Unknown backbone {backbone!r}; camlab has {sorted(PREPROCESSING)}.")
     if tf.is_tensor(images) or keras.backend.is_keras_tensor(images):
+        _check_rgb(tuple(images.shape))
         return PREPROCESSING[backbone](keras.ops.cast(images, "float32"))
-    array = np.array(images, dtype="float32", copy=True)  # Keras edits float arrays in place
-    if array.shape[-1:] != (3,):
-        raise InputError(f"Photos must be RGB, (..., H, W, 3); got shape {array.shape}.")
+    try:
+        array = np.array(images, dtype="float32", copy=True)  # Keras edits float arrays in place
+    except (TypeError, ValueError):
+        raise InputError("Photos must be a numeric array (N, H, W, 3) or (H, W, 3); got "
+                         f"{type(images).__name__} that is not one.") from None
+    _check_rgb(array.shape)
     return PREPROCESSING[backbone](array)
+
+
+def _check_rgb(shape):
+    if len(shape) not in (3, 4) or shape[-1] != 3:
+        raise InputError(
+            f"Photos must be RGB, (N, H, W, 3) or (H, W, 3); got shape {shape}. A grayscale "
+            "photo (..., 1) can be repeated to three channels first, e.g. "
+            "np.repeat(images, 3, axis=-1)."
+        )
 
 
 def read_photo(path, image_size=IMAGE_SIZE):
@@ -155,12 +168,37 @@ class Photos:
         size = self.image_size
         pipeline = tf.data.Dataset.from_tensor_slices(paths[:count]).map(
             lambda path: read_photo(path, size), num_parallel_calls=tf.data.AUTOTUNE)
-        images = next(iter(pipeline.batch(count))).numpy()
+        try:
+            images = next(iter(pipeline.batch(count))).numpy()
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+            raise DownloadError(
+                f"A photo of the {split} split cannot be read as an image "
+                f"({error.message.splitlines()[0]}). The photo folder "
+                f"{Path(paths[0]).parent.parent} is damaged: delete it (and the archive "
+                "next to it) and run the cell again."
+            ) from None
         return images, labels[:count].copy()
 
 
 def _photos_in(folder: Path) -> list:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+# What the first bytes of a JPEG, PNG, GIF or BMP file are.
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
+
+
+def _check_photo_files(paths, root):
+    """Every file starts like an image file; else a ``DownloadError`` names one that does not."""
+    for path in paths:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if not head.startswith(IMAGE_SIGNATURES):
+            raise DownloadError(
+                f"{path} is not an image file (it starts with {head!r}): the archive "
+                "is not the one the course was written for, or was damaged. Delete "
+                f"{root.parent} and run the cell again."
+            )
 
 
 def read_layout(root: Path, counts=None) -> tuple:
@@ -183,6 +221,7 @@ def read_layout(root: Path, counts=None) -> tuple:
                     "the cats_and_dogs_filtered.zip the course was written for, or its "
                     f"extraction was cut short. Delete {root.parent} and run the cell again."
                 )
+            _check_photo_files(found, root)
             paths += found
             classes += [label] * len(found)
         files[split] = tuple(paths)

@@ -12,12 +12,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from camlab.errors import InputError
-from camlab.maps import normalize, upsample
+from camlab.maps import as_maps, normalize, upsample
 
 
 def display_image(image) -> np.ndarray:
     """One image as float RGB (H, W, 3) in [0, 1], min-max scaled for display."""
-    array = np.asarray(image, dtype="float32")
+    try:
+        array = np.asarray(image, dtype="float32")
+    except (TypeError, ValueError):
+        raise InputError(f"An image must be a numeric array; got {type(image).__name__}.") from None
+    if not np.isfinite(array).all():
+        raise InputError(
+            f"The image holds {int(np.isnan(array).sum())} NaN and "
+            f"{int(np.isinf(array).sum())} Inf pixels, which have no colour. Replace them "
+            "first, e.g. np.nan_to_num(image)."
+        )
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim == 2:
@@ -53,7 +62,20 @@ def colorize(heatmap, cmap="jet") -> np.ndarray:
     Matplotlib colour map name works ("Greens", "Reds", "inferno", ...).
     """
     scaled = normalize(heatmap)
-    return matplotlib.colormaps[cmap](scaled)[..., :3].astype("float32")
+    return colormap(cmap)(scaled)[..., :3].astype("float32")
+
+
+def colormap(cmap):
+    """A Matplotlib colour map by name (or a Colormap), or an ``InputError`` naming some."""
+    if isinstance(cmap, matplotlib.colors.Colormap):
+        return cmap
+    try:
+        return matplotlib.colormaps[cmap]
+    except (KeyError, TypeError, ValueError):
+        raise InputError(
+            f"Unknown colour map {cmap!r}; use a Matplotlib name such as 'jet', "
+            "'inferno', 'Greens' or 'Reds' (see matplotlib.colormaps)."
+        ) from None
 
 
 def overlay(image, heatmap, alpha=0.5, cmap="jet") -> np.ndarray:
@@ -64,12 +86,13 @@ def overlay(image, heatmap, alpha=0.5, cmap="jet") -> np.ndarray:
     Returns RGB float (H, W, 3) in [0, 1]. Seed 001 does the same with
     ``cv2.addWeighted(img, 0.5, cam, 0.25, 0)``.
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"alpha must lie in [0, 1]; got {alpha}.")
+    if not isinstance(alpha, (int, float, np.number)) or not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be a number in [0, 1]; got {alpha!r}.")
     picture = display_image(image)
-    heatmap = np.asarray(heatmap, dtype="float32")
-    if heatmap.ndim != 2:
+    heatmap, one = as_maps(heatmap, "heatmap")
+    if not one:
         raise InputError(f"heatmap must be one map (H, W); got shape {heatmap.shape}.")
+    heatmap = heatmap[0].astype("float32", copy=False)
     if heatmap.shape != picture.shape[:2]:
         heatmap = upsample(heatmap, picture.shape[:2])
     return ((1.0 - alpha) * picture + alpha * colorize(heatmap, cmap)).astype("float32")
@@ -117,8 +140,13 @@ def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
     titles replaces the captions. Draws one Matplotlib figure and shows it.
     """
     images, maps = np.asarray(images), np.asarray(maps)
-    if len(images) != len(maps):
-        raise InputError(f"{len(images)} images but {len(maps)} maps; pass one map per image.")
+    if images.ndim == 0 or maps.ndim == 0 or len(images) != len(maps):
+        raise InputError(f"{np.shape(images)} images but {np.shape(maps)} maps; pass a batch "
+                         "of images (N, H, W[, C]) and one map per image.")
+    if len(images) == 0:
+        raise InputError("show_maps got an empty batch; pass at least one image and its map.")
+    for name, indices in (("predicted", predicted), ("labels", labels)):
+        _check_class_names(name, indices, class_names)
     figure, axes = image_grid(len(images), columns)
     for index, axis in enumerate(axes):
         axis.imshow(overlay(images[index], maps[index], alpha=alpha, cmap=cmap))
@@ -136,6 +164,21 @@ def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
         )
     figure.tight_layout()
     plt.show()
+
+
+def _check_class_names(name, indices, class_names):
+    """Every class index in ``indices`` has a name in ``class_names``."""
+    if indices is None or class_names is None:
+        return
+    values = np.asarray(indices).reshape(-1)
+    if values.dtype.kind not in "iu":
+        raise InputError(f"{name} must hold class indices (ints); got dtype {values.dtype}.")
+    outside = values[(values < 0) | (values >= len(class_names))]
+    if len(outside):
+        raise InputError(
+            f"{name} holds class {int(outside[0])}, but class_names has {len(class_names)} "
+            f"names (classes 0 .. {len(class_names) - 1}). Pass the model's class names."
+        )
 
 
 def show_explanation(image, heatmap, title=None, cmap="jet", alpha=0.5):
