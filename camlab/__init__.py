@@ -16,7 +16,11 @@ The public calls, by the notebook that introduces them:
   ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
   ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
 
-- 05 (judging explanations): ``localization_set``.
+- 05 (judging explanations): ``localization_set``, ``pointing_game``, ``box_iou``,
+  ``box_localization``, ``deletion``, ``insertion``, ``average_drop``,
+  ``increase_in_confidence``, ``model_randomization``; baselines and the
+  similarity measures live in ``camlab.metrics``. The methods the peers have:
+  ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
 
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
 Every notebook states what a learner should see with ``expect`` (a miss fails
@@ -51,6 +55,16 @@ from camlab.errors import (
     ModelError,
 )
 from camlab.localization import LocalizationSet, localization_set
+from camlab.metrics import (
+    average_drop,
+    box_iou,
+    box_localization,
+    deletion,
+    increase_in_confidence,
+    insertion,
+    model_randomization,
+    pointing_game,
+)
 from camlab.exercises import (
     check_box_from_map,
     check_cam,
@@ -64,14 +78,18 @@ from camlab.maps import normalize, upsample
 from camlab.methods import (
     METHODS,
     Explanation,
+    ablationcam,
     cam,
+    eigencam,
     explain,
     gradcam,
     gradcam_plus_plus,
     guided_backprop,
     guided_gradcam,
+    hirescam,
     layercam,
     scorecam,
+    xgradcam,
 )
 from camlab.models import flatten_cnn, gap_cnn, pretrained_gap_model
 from camlab.photos import Photos, load_cats_vs_dogs, preprocess
@@ -99,5 +117,7 @@ __all__ = [
     "show_boxes", "show_comparison", "show_explanation", "show_maps", "TensorFlowMissingError",
     "upsample",
     # 05: judging explanations
-    "LocalizationSet", "localization_set",
+    "LocalizationSet", "localization_set", "average_drop", "box_iou", "box_localization",
+    "deletion", "increase_in_confidence", "insertion", "model_randomization", "pointing_game",
+    "hirescam", "xgradcam", "eigencam", "ablationcam",
 ]

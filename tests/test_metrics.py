@@ -1,0 +1,303 @@
+"""Metrics of notebook 05, checked against hand computations on tiny models."""
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+import camlab
+from camlab import metrics
+from conftest import _randomize
+
+
+def gap_model(activation="softmax", classes=3, seed=0):
+    """A 16x16 GAP CNN: conv(4) -> pool -> conv(6) -> GAP -> Dense."""
+    model = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv_b"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(classes, activation=activation, name="head"),
+    ], name=f"gap16_{activation}_{classes}")
+    return _randomize(model, seed)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return gap_model()
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(3).random((4, 16, 16, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def maps(model, images):
+    return camlab.gradcam(model, images)
+
+
+def probabilities(model, batch):
+    out = np.asarray(model.predict(np.asarray(batch, "float32"), verbose=0), "float64")
+    return out
+
+
+# -- pointing game -------------------------------------------------------------
+
+def test_pointing_game_by_hand():
+    maps = np.zeros((4, 10, 10))
+    maps[0, 2, 3] = 1.0   # peak at row 2, column 3
+    maps[1, 8, 8] = 1.0   # far from the object
+    maps[2, 5, 7] = 1.0   # 2 px right of the box: a hit only with tolerance 2
+    # maps[3] is flat: always a miss
+    boxes = np.array([[3, 2, 5, 4], [0, 0, 2, 2], [2, 3, 5, 6], [0, 0, 9, 9]])
+    assert metrics.pointing_game(maps, boxes).tolist() == [True, False, False, False]
+    assert metrics.pointing_game(maps, boxes, tolerance=2).tolist() == [True, False, True, False]
+    # (8, 8) to the corner (2, 2) of box 1 is sqrt(72) = 8.49 px away.
+    assert metrics.pointing_game(maps, boxes, tolerance=8.4)[1] == False  # noqa: E712
+    assert metrics.pointing_game(maps, boxes, tolerance=8.5)[1] == True  # noqa: E712
+
+
+def test_pointing_game_with_masks_measures_distance_to_the_nearest_pixel():
+    maps = np.zeros((2, 8, 8))
+    maps[:, 4, 4] = 1.0
+    masks = np.zeros((2, 8, 8), dtype=bool)
+    masks[0, 4, 4] = True
+    masks[1, 1, 7] = True  # 3 rows up, 3 columns right: 4.24 px
+    assert metrics.pointing_game(maps, masks).tolist() == [True, False]
+    assert metrics.pointing_game(maps, masks, tolerance=4.2).tolist() == [True, False]
+    assert metrics.pointing_game(maps, masks, tolerance=4.25).tolist() == [True, True]
+    # A mask and its box agree when the mask fills its box.
+    filled = np.zeros((1, 8, 8), dtype=bool)
+    filled[0, 1:3, 5:8] = True
+    box = camlab.mask_boxes(filled)
+    for tolerance in (0, 1, 2, 2.9, 3.5):
+        assert (metrics.pointing_game(maps[:1], filled, tolerance)
+                == metrics.pointing_game(maps[:1], box, tolerance)).all()
+
+
+def test_pointing_game_no_box_is_a_miss_and_bad_input_is_refused():
+    maps = np.random.default_rng(0).random((2, 5, 5))
+    assert metrics.pointing_game(maps, [None, (0, 0, 4, 4)]).tolist() == [False, True]
+    with pytest.raises(camlab.CamlabError, match="one box per map"):
+        metrics.pointing_game(maps, np.zeros((3, 4)))
+    with pytest.raises(camlab.CamlabError, match="tolerance"):
+        metrics.pointing_game(maps, np.zeros((2, 4)), tolerance=-1)
+    with pytest.raises(camlab.CamlabError, match="match"):
+        metrics.pointing_game(maps, np.zeros((2, 4, 4), dtype=bool))
+    with pytest.raises(camlab.CamlabError, match="NaN"):
+        metrics.pointing_game(np.full((1, 3, 3), np.nan), np.zeros((1, 4)))
+
+
+# -- boxes -------------------------------------------------------------------------
+
+def test_box_iou_by_hand():
+    # 4x4 and 4x4 boxes overlapping in 2x2: 4 / (16 + 16 - 4).
+    assert metrics.box_iou((0, 0, 3, 3), (2, 2, 5, 5)) == pytest.approx(4 / 28)
+    assert metrics.box_iou((1, 1, 1, 1), (1, 1, 1, 1)) == 1.0  # one pixel, inclusive
+    assert metrics.box_iou((0, 0, 1, 1), (2, 2, 3, 3)) == 0.0  # touching corners only
+    assert metrics.box_iou(None, (0, 0, 3, 3)) == 0.0
+    many = metrics.box_iou(np.array([[0, 0, 3, 3], [0, 0, 9, 0]]), [(0, 0, 1, 3), None])
+    np.testing.assert_allclose(many, [8 / 16, 0.0])
+    with pytest.raises(camlab.CamlabError):
+        metrics.box_iou((3, 0, 1, 1), (0, 0, 1, 1))
+    with pytest.raises(camlab.CamlabError):
+        metrics.box_iou((0, 0, 1, 1), np.zeros((2, 4)))
+
+
+def test_box_localization_reads_the_cam_paper_box():
+    maps = np.zeros((3, 12, 12))
+    maps[0, 2:6, 3:9] = 1.0                       # box (3, 2, 8, 5)
+    maps[1, 2:6, 3:9] = 1.0
+    maps[1, 9, 0] = 0.15                          # below 20% of the maximum: ignored
+    maps[2, 0:3, 0:3] = 1.0                       # wrong place
+    truth = np.array([[3, 2, 8, 5], [3, 2, 7, 5], [6, 6, 11, 11]])
+    scores = metrics.box_localization(maps, truth)
+    assert scores.boxes == [(3, 2, 8, 5), (3, 2, 8, 5), (0, 0, 2, 2)]
+    np.testing.assert_allclose(scores.iou, [1.0, 20 / 24, 0.0])
+    assert scores.correct.tolist() == [True, True, False]
+    assert scores.rate == pytest.approx(2 / 3)
+    assert metrics.box_localization(maps, truth, min_iou=0.9).correct.tolist() == [True, False, False]
+
+
+# -- deletion and insertion -----------------------------------------------------------
+
+def curves_by_hand(model, images, maps, steps, baseline, kind, classes):
+    """One image and one step at a time, straight from RISE's definition."""
+    count, height, width = maps.shape
+    pixels = height * width
+    out = np.zeros((count, steps + 1))
+    for n in range(count):
+        order = np.argsort(-maps[n].ravel(), kind="stable")
+        for i in range(steps + 1):
+            k = int(round(i * pixels / steps))
+            chosen = np.zeros(pixels, dtype=bool)
+            chosen[order[:k]] = True
+            chosen = chosen.reshape(height, width)[..., None]
+            if kind == "deletion":
+                picture = np.where(chosen, baseline[n], images[n])
+            else:
+                picture = np.where(chosen, images[n], baseline[n])
+            out[n, i] = probabilities(model, picture[None])[0, classes[n]]
+    return out
+
+
+@pytest.mark.parametrize("kind", ["deletion", "insertion"])
+def test_curves_match_the_definition(model, images, maps, kind):
+    run = getattr(camlab, kind)
+    found = run(model, images, maps, steps=7)
+    predicted = probabilities(model, images).argmax(axis=1)
+    np.testing.assert_array_equal(found.class_index, predicted)
+    hand = curves_by_hand(model, images, maps, 7, np.zeros_like(images), kind, predicted)
+    np.testing.assert_allclose(found.curves, hand, atol=1e-5)
+    assert found.curves.shape == (4, 8) and found.auc.shape == (4,)
+    np.testing.assert_allclose(found.auc, np.trapezoid(hand, dx=1 / 7, axis=1), atol=1e-5)
+    np.testing.assert_allclose(found.fractions, np.round(np.arange(8) * 256 / 7) / 256)
+
+
+def test_ties_are_broken_in_pixel_order(model, images):
+    flat = np.zeros((4, 16, 16), dtype="float32")  # every pixel ties
+    found = camlab.deletion(model, images, flat, class_index=1, steps=4)
+    hand = curves_by_hand(model, images, flat, 4, np.zeros_like(images), "deletion", [1] * 4)
+    np.testing.assert_allclose(found.curves, hand, atol=1e-5)
+    ranks = metrics.pixel_ranks(flat[:1])
+    np.testing.assert_array_equal(ranks[0].ravel(), np.arange(256))
+
+
+def test_baselines_number_array_blur_and_mean(model, images, maps):
+    for baseline, image in [
+        (0.5, np.full_like(images, 0.5)),
+        (images[::-1].copy(), images[::-1]),
+        ("mean", np.broadcast_to(images.mean(axis=(1, 2), keepdims=True), images.shape)),
+    ]:
+        found = camlab.insertion(model, images, maps, class_index=0, steps=3, baseline=baseline)
+        hand = curves_by_hand(model, images, maps, 3, np.asarray(image), "insertion", [0] * 4)
+        np.testing.assert_allclose(found.curves, hand, atol=1e-5)
+    blurred = camlab.deletion(model, images, maps, class_index=0, steps=2, baseline="blur")
+    # The last step replaces every pixel: the probability of the blurred image.
+    from scipy import ndimage
+    sigma = 5 * 16 / 224
+    blur = ndimage.gaussian_filter(images, (0, sigma, sigma, 0), mode="nearest")
+    np.testing.assert_allclose(blurred.curves[:, -1], probabilities(model, blur)[:, 0], atol=1e-5)
+
+
+def test_linear_and_sigmoid_heads_give_camlab_probabilities(images):
+    linear = gap_model("linear", 3, seed=4)
+    maps = camlab.gradcam(linear, images)
+    found = camlab.deletion(linear, images, maps, steps=2)
+    logits = probabilities(linear, images)
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(found.curves[:, 0], softmax.max(axis=1), atol=1e-5)
+    explained = camlab.explain(linear, images, "gradcam")
+    np.testing.assert_allclose(found.curves[:, 0], explained.confidence, atol=1e-5)
+
+    binary = gap_model("sigmoid", 1, seed=5)
+    p = probabilities(binary, images)[:, 0]
+    found = camlab.insertion(binary, images, camlab.gradcam(binary, images, 0), class_index=0,
+                             steps=2)
+    np.testing.assert_allclose(found.curves[:, -1], 1 - p, atol=1e-5)
+
+
+def test_curves_refuse_bad_input(model, images, maps):
+    with pytest.raises(camlab.CamlabError, match="upsample"):
+        camlab.deletion(model, images, maps[:, :8, :8])
+    with pytest.raises(camlab.CamlabError, match="steps"):
+        camlab.deletion(model, images, maps, steps=0)
+    with pytest.raises(camlab.CamlabError, match="baseline"):
+        camlab.insertion(model, images, maps, baseline="noise")
+    with pytest.raises(camlab.CamlabError, match="baseline"):
+        camlab.insertion(model, images, maps, baseline=np.zeros((3, 3)))
+    with pytest.raises(camlab.CamlabError, match="class_index"):
+        camlab.deletion(model, images, maps, class_index=7)
+    with pytest.raises(camlab.CamlabError, match="NaN"):
+        camlab.deletion(model, images, np.full_like(maps, np.nan))
+
+
+# -- Average Drop and Increase in Confidence ---------------------------------------------
+
+def test_average_drop_and_increase_in_confidence_by_hand(model, images, maps):
+    whole = probabilities(model, images)
+    classes = whole.argmax(axis=1)
+    masked = probabilities(model, images * maps[..., None])
+    y, o = whole[np.arange(4), classes], masked[np.arange(4), classes]
+    expected_drop = 100 * np.mean(np.maximum(y - o, 0) / y)
+    assert camlab.average_drop(model, images, maps) == pytest.approx(expected_drop, abs=1e-3)
+    assert camlab.increase_in_confidence(model, images, maps) == pytest.approx(100 * np.mean(o > y))
+    # A map of ones keeps the image: no drop, no increase.
+    ones = np.ones_like(maps)
+    assert camlab.average_drop(model, images, ones) == pytest.approx(0.0, abs=1e-4)
+    assert camlab.increase_in_confidence(model, images, ones) == 0.0
+    with pytest.raises(camlab.CamlabError, match=r"\[0, 1\]"):
+        camlab.average_drop(model, images, maps * 2)
+
+
+# -- similarity and the randomisation check -----------------------------------------------
+
+def test_spearman_matches_scipy():
+    rng = np.random.default_rng(0)
+    a = rng.random((3, 6, 6))
+    b = a + rng.normal(0, 0.3, a.shape)
+    b[2] = np.round(b[2], 1)  # ties
+    expected = [stats.spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
+    np.testing.assert_allclose(metrics.spearman(a, b), expected, atol=1e-12)
+    np.testing.assert_allclose(metrics.spearman(a, a), 1.0)
+    np.testing.assert_allclose(metrics.spearman(a, -a), -1.0)
+    assert metrics.spearman(a[:1], np.zeros((1, 6, 6)))[0] == 0.0
+
+
+def test_ssim_matches_skimage():
+    metrics_module = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(1)
+    a = rng.random((2, 20, 24))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    expected = [metrics_module.structural_similarity(x, y, data_range=1.0, gaussian_weights=True,
+                                                     sigma=1.5, use_sample_covariance=False)
+                for x, y in zip(a, b)]
+    np.testing.assert_allclose(metrics.ssim(a, b), expected, atol=1e-10)
+    np.testing.assert_allclose(metrics.ssim(a, a), 1.0)
+    with pytest.raises(camlab.CamlabError, match="11x11"):
+        metrics.ssim(a[:, :8, :8], b[:, :8, :8])
+
+
+def test_model_randomization_copies_the_model_and_cascades_from_the_top(model, images):
+    before = [w.copy() for w in model.get_weights()]
+    check = camlab.model_randomization(model, images, "gradcam", seed=1)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)  # the user's model is untouched
+    assert [path.rsplit("/", 1)[-1] for path in check.layers] == ["head", "conv_b", "conv_a"]
+    assert check.maps.shape == (4, 4, 16, 16)
+    np.testing.assert_allclose(check.maps[0], camlab.gradcam(model, images), atol=1e-6)
+    np.testing.assert_allclose(check.spearman[0], 1.0)
+    np.testing.assert_allclose(check.ssim[0], 1.0)
+    # The same seed gives the same check; the fully random model's maps differ.
+    again = camlab.model_randomization(model, images, "gradcam", seed=1)
+    np.testing.assert_array_equal(check.maps, again.maps)
+    assert np.abs(check.maps[-1] - check.maps[0]).max() > 0.1
+
+
+def test_model_randomization_takes_a_map_function(model, images):
+    def gradient_magnitude(m, x, classes):
+        return np.abs(camlab.guided_backprop(m, x, classes, modifier=None)).max(axis=-1)
+
+    check = camlab.model_randomization(model, images, gradient_magnitude, class_index=0)
+    assert check.spearman.shape == (4, 4)
+    np.testing.assert_allclose(check.maps[0], gradient_magnitude(model, images, [0] * 4), atol=1e-6)
+
+
+# -- baselines --------------------------------------------------------------------------
+
+def test_baseline_maps():
+    noise = metrics.random_maps(5, (6, 7), seed=2)
+    assert noise.shape == (5, 6, 7) and noise.dtype == np.float32
+    assert 0 <= noise.min() and noise.max() < 1
+    np.testing.assert_array_equal(noise, metrics.random_maps(5, (6, 7), seed=2))
+    centre = metrics.centre_maps(2, (9, 9))
+    assert centre.max() == 1.0 and centre[0, 4, 4] == 1.0
+    np.testing.assert_allclose(centre[0], centre[0].T)
+    assert camlab.map_peaks(metrics.centre_maps(1, (64, 64)))[0].tolist() == [31, 31]
+    images = np.zeros((1, 8, 8, 1))
+    images[0, :, 4:] = 1.0  # a vertical edge between columns 3 and 4
+    edges = metrics.edge_maps(images)
+    assert edges.max() == 1.0
+    assert set(np.flatnonzero(edges[0].max(axis=0))) == {3, 4}
