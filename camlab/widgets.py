@@ -7,7 +7,10 @@ the model (a method registered later appears with no change here; one that
 cannot apply, such as CAM on a model without a GAP + Dense head, is left out
 and the reason is shown), an opacity slider, and three pictures: the image, its
 map and the overlay, captioned with the class names, the model's probabilities,
-the prediction and the true label.
+the prediction and the true label. A number box jumps to an image by its index
+(images are numbered from 0, as in ``images[i]``). When the method just left
+gives the same map as the one shown, a line says so and why (on a GAP + Dense
+head, Grad-CAM is ReLU(CAM) divided by a constant).
 
 Moving a slider must feel instant, so nothing is drawn with Matplotlib and no
 map is computed for one image at a time:
@@ -20,17 +23,25 @@ map is computed for one image at a time:
   blends it with the image in NumPy and encodes small PNGs with Pillow;
 - a class slider move that needs a new block costs one batched call.
 
-``bench/bench_widget.py`` measures the redraw time. ``Explorer.show_static``
-draws the current view as a Matplotlib figure, and the widget carries a PNG
-of its first view, so a notebook read on GitHub or run under nbval shows a
-picture.
+``bench/bench_widget.py`` measures the redraw time, and ``tests/test_browser.py``
+the time from a key press to the new picture in JupyterLab. ``Explorer.show_static``
+draws the current view as a Matplotlib figure.
+
+Displayed in a notebook, the explorer writes two outputs (``Explorer.outputs``),
+under ipywidgets 7 (Colab) and 8 alike: the live widget, then a still picture
+of its first view with a one-line "re-run this cell" note. While the widget
+lives, it hides the still picture; where no widget can be drawn (GitHub, a
+saved notebook reopened after its kernel stopped, where JupyterLab says
+"model not found") the picture and the note stay.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import html
 import io
+import uuid
 
 import ipywidgets
 import matplotlib
@@ -46,6 +57,22 @@ PANEL_PIXELS = 196  # the displayed size of the longer side of each picture
 CACHE_BLOCKS = 256  # blocks of maps kept (least recently used go first)
 PREFETCH_VALUES = 1 << 23  # map values computed ahead of time (32 MB of float32)
 PREDICTED = -1  # the cache's class key for "each image's predicted class"
+SLIDER_WIDTH = "520px"  # about one image per pixel for a few hundred images
+LABEL_WIDTH = "60px"  # the controls' descriptions
+SAME_MAP_TOLERANCE = 1e-3  # maps in [0, 1] closer than this everywhere are "the same map"
+RERUN_NOTE = ("A still picture of the explorer's first view. If no explorer shows above "
+              "(a saved notebook, or its kernel has stopped), re-run this cell to use it.")
+# Why two methods can give one map (Selvaraju et al. 2017, sec. 3.1: on a GAP + Dense head
+# Grad-CAM's channel weights are the Dense weights divided by H*W).
+SAME_MAP_REASONS = {
+    frozenset(("cam", "gradcam")): (
+        "On a GAP + Dense head, Grad-CAM's channel weights are the Dense weights divided by "
+        "the number of positions, so Grad-CAM is ReLU(CAM) divided by a constant: scaled to "
+        "[0, 1], the two maps are equal wherever the CAM has no negative values."),
+    frozenset(("gradcam", "hirescam")): (
+        "On a GAP head the gradient is the same at every position, so HiResCAM's "
+        "position-wise product equals Grad-CAM's averaged weights."),
+}
 
 
 def method_availability(model, input_shape=None) -> tuple:
@@ -153,23 +180,47 @@ class Explorer(ipywidgets.VBox):
         self._quiet = False
 
         first = "cam" if "cam" in available else next(iter(available))
+        wide = dict(layout=ipywidgets.Layout(width=SLIDER_WIDTH),
+                    style={"description_width": LABEL_WIDTH})
+        last = len(batch) - 1
         self.controls = {
-            "image": ipywidgets.IntSlider(0, min=0, max=len(batch) - 1, description="image",
-                                          continuous_update=True),
+            "image": ipywidgets.IntSlider(0, min=0, max=last, description="image",
+                                          continuous_update=True, **wide),
+            # type an index and press Enter (or use the arrows) to jump to that image
+            "number": ipywidgets.BoundedIntText(0, min=0, max=last, description=f"go to (0-{last})",
+                                                layout=ipywidgets.Layout(width="190px"),
+                                                style={"description_width": "90px"}),
             # the value is the class index; the slider reads out the class name
             "class": ipywidgets.SelectionSlider(options=list(zip(self.class_names, range(num_classes))),
-                                                value=0, description="class"),
-            "follow": ipywidgets.Checkbox(True, description="class = prediction", indent=False),
+                                                value=0, description="class", **wide),
+            "follow": ipywidgets.Checkbox(True, description="class = prediction", indent=False,
+                                          layout=ipywidgets.Layout(width="160px")),
             "method": ipywidgets.Dropdown(options=[(t, n) for n, t in available.items()],
-                                          value=first, description="method"),
+                                          value=first, description="method",
+                                          layout=ipywidgets.Layout(width="300px"),
+                                          style={"description_width": LABEL_WIDTH}),
             "opacity": ipywidgets.FloatSlider(alpha, min=0.0, max=1.0, step=0.05,
-                                              description="opacity"),
+                                              description="opacity",
+                                              layout=ipywidgets.Layout(width="360px"),
+                                              style={"description_width": LABEL_WIDTH}),
         }
+        for name, control in self.controls.items():
+            control.add_class(f"camlab-{name}")  # for the browser test, and for custom styles
         self.panels = {name: ipywidgets.Image(format="png") for name in ("image", "map", "overlay")}
+        for name, panel in self.panels.items():
+            panel.add_class(f"camlab-panel-{name}")
         self._titles = {name: ipywidgets.HTML() for name in self.panels}
         self._class_label = ipywidgets.HTML()
         self._caption = ipywidgets.HTML()
         self._note = ipywidgets.HTML(self._unavailable_note())
+        self._same = ipywidgets.HTML()  # "these two methods give the same map here, because ..."
+        self._compared = None  # the method shown before the current one
+        self._token = uuid.uuid4().hex[:12]  # names this explorer's still picture in the page
+        # While the widget is drawn, this style hides its still picture (see ``outputs``).
+        self._hide_still = ipywidgets.HTML(
+            f"<style>.{self._still_class()} {{display: none !important;}} "
+            f".jp-OutputArea-child:has(.{self._still_class()}) {{display: none !important;}}</style>",
+            layout=ipywidgets.Layout(height="0px", overflow="hidden"))
         colour_bar = ipywidgets.Image(value=png_bytes(np.repeat(self.table[np.newaxis], 10, 0)),
                                       format="png", width=width * self.scale, height=10)
         self.shown = {}
@@ -186,13 +237,16 @@ class Explorer(ipywidgets.VBox):
             for name in self.panels
         ]
         super().__init__([
-            ipywidgets.HBox([self.controls["image"], self.controls["method"]]),
+            ipywidgets.HBox([self.controls["image"], self.controls["number"]]),
             ipywidgets.HBox([self.controls["class"], self._class_label, self.controls["follow"]]),
-            self.controls["opacity"],
+            ipywidgets.HBox([self.controls["method"], self.controls["opacity"]]),
             ipywidgets.HBox(columns),
             self._caption,
+            self._same,
             self._note,
+            self._hide_still,
         ])
+        self.add_class("camlab-explorer")
         self.redraw()
 
     # -- maps and probabilities ------------------------------------------
@@ -260,6 +314,13 @@ class Explorer(ipywidgets.VBox):
         if self._quiet:
             return
         name = next(n for n, c in self.controls.items() if c is change["owner"])
+        if name == "number":  # the box moves the slider, which redraws
+            self.controls["image"].value = change["new"]
+            return
+        if name == "image":
+            self._set_quietly("number", change["new"])
+        if name == "method":
+            self._compared = change["old"]
         image = self.controls["image"].value
         if name in ("image", "follow") and self.controls["follow"].value:
             self._set_quietly("class", self._predicted(image))
@@ -288,6 +349,23 @@ class Explorer(ipywidgets.VBox):
             self.panels["image"].value = png_bytes(picture, self.scale)
         self.panels["map"].value = png_bytes(colours, self.scale)
         self._write_captions(index, class_index, method, heat, alpha)
+        self._same.value = self._same_map_note(index, class_index, method, heat)
+
+    def _same_map_note(self, index, class_index, method, heat) -> str:
+        """A line saying that the method shown before gives this same map, and why; or ""."""
+        other = self._compared
+        if other is None or other == method or other not in METHODS:
+            return ""
+        block, offset = divmod(index, self.block)
+        key = PREDICTED if class_index == self._predicted(index) else class_index
+        before = self._cache.get((other, key, block))
+        if before is None or np.abs(before[offset] - heat).max() > SAME_MAP_TOLERANCE:
+            return ""
+        why = SAME_MAP_REASONS.get(frozenset((method, other)),
+                                   "The two methods weigh the feature maps alike on this model "
+                                   "and image; they differ on others.")
+        return (f"<small>&#9432; <b>{html.escape(METHODS[method].title)}</b> gives the same map "
+                f"as <b>{html.escape(METHODS[other].title)}</b> here. {html.escape(why)}</small>")
 
     def _write_captions(self, index, class_index, method, heat, alpha):
         probabilities = self._probability_row(index)
@@ -298,11 +376,11 @@ class Explorer(ipywidgets.VBox):
                           probability=float(probabilities[class_index]), predicted=predicted,
                           label=label, method=method, map=heat, opacity=alpha)
         title = METHODS[method].title
-        self._titles["image"].value = f"<b>image {index}</b> of {len(self.images)}"
+        self._titles["image"].value = f"<b>image {index}</b> (0-{len(self.images) - 1})"
         self._titles["map"].value = f"<b>{title}</b> of <i>{html.escape(name[class_index])}</i>"
         self._titles["overlay"].value = "<b>overlay</b>"
-        self._class_label.value = (f"<b>{html.escape(name[class_index])}</b>: "
-                                   f"p = {probabilities[class_index]:.3f}")
+        # the slider already reads out the class name: only its probability here
+        self._class_label.value = f"&nbsp;p = {probabilities[class_index]:.3f}&nbsp;"
         verdict = ""
         if label is not None:
             right = label == predicted
@@ -358,12 +436,49 @@ class Explorer(ipywidgets.VBox):
                               blend(picture, colours, state["opacity"])], axis=1)
         return png_bytes(row, self.scale)
 
+    # -- what a notebook saves ------------------------------------------
+    def _still_class(self):
+        return f"camlab-still-{self._token}"
+
     def _repr_mimebundle_(self, **kwargs):
-        parent = getattr(super(), "_repr_mimebundle_", None)  # ipywidgets 7 has none
-        bundle = parent(**kwargs) if parent is not None else {}
-        # Front ends without the widget manager (GitHub, nbviewer) show this picture.
-        bundle["image/png"] = self.view_png()
-        return bundle
+        """The live widget's output: the widget view and a one-line text."""
+        return {
+            "text/plain": "camlab explorer (interactive: run this cell in Jupyter to use it)",
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2, "version_minor": 0, "model_id": self.model_id},
+        }
+
+    def outputs(self) -> list:
+        """The two output bundles (mime type -> data) the explorer writes into a notebook.
+
+        First the live widget (``_repr_mimebundle_``). Then the current view as
+        a still picture (PNG, and HTML with the same picture and the
+        ``RERUN_NOTE``) that the live widget hides. Front ends that cannot draw
+        the widget (GitHub, nbviewer, JupyterLab after the kernel stopped)
+        show the picture and the note.
+        """
+        picture = self.view_png()
+        source = "data:image/png;base64," + base64.b64encode(picture).decode("ascii")
+        still = {
+            "text/plain": RERUN_NOTE,
+            "image/png": picture,
+            "text/html": (f"<div class='camlab-still {self._still_class()}'>"
+                          f"<img src='{source}' alt='still picture of the explorer'>"
+                          f"<div><small>{html.escape(RERUN_NOTE)}</small></div></div>"),
+        }
+        return [self._repr_mimebundle_(), still]
+
+    def _ipython_display_(self, **kwargs):
+        """How IPython displays the explorer, under ipywidgets 7 (which displays
+        every widget through ``_ipython_display_``) and 8 alike: ``outputs``."""
+        from IPython.display import display
+
+        widget, still = self.outputs()
+        display(widget, raw=True)
+        handle_displayed = getattr(self, "_handle_displayed", None)  # ipywidgets 7's callbacks
+        if handle_displayed is not None:
+            handle_displayed(**kwargs)
+        display(still, raw=True)
 
 
 def explore(model, images, labels=None, class_names=None, *, cmap="jet", alpha=0.5,

@@ -1,5 +1,6 @@
 """The explorer widget, driven without a browser: set a control, check what is shown."""
 
+import base64
 import io
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_the_explorer_is_an_ipywidgets_container_with_its_controls(explorer):
     import ipywidgets
 
     assert isinstance(explorer, ipywidgets.Box)
-    assert set(explorer.controls) == {"image", "class", "follow", "method", "opacity"}
+    assert set(explorer.controls) == {"image", "number", "class", "follow", "method", "opacity"}
     assert explorer.controls["image"].max == 39
     assert explorer.controls["class"].options == (("cat", 0), ("dog", 1), ("bird", 2))
 
@@ -87,7 +88,8 @@ def test_moving_the_class_slider_shows_that_class_its_probability_and_map(explor
     np.testing.assert_allclose(shown["map"], reference.maps[0], atol=1e-5)
     assert not np.allclose(shown["map"], camlab.cam(model, batch[5])[0])
     assert f"{shown['probability']:.3f}" in explorer._class_label.value
-    assert NAMES[other] in explorer._class_label.value
+    # the slider reads out the class name; the label beside it does not repeat it
+    assert NAMES[other] not in explorer._class_label.value
     # a chosen class stays while the image moves, until "class = prediction" is ticked again
     assert explorer.controls["follow"].value is False
     explorer.controls["image"].value = 6
@@ -222,7 +224,88 @@ def test_show_static_draws_a_matplotlib_figure(explorer):
     plt.close("all")
 
 
+def displayed_outputs(thing):
+    """The outputs IPython writes into a notebook for ``display(thing)``, whatever route
+    it takes (``_ipython_display_`` under ipywidgets 7, ``_repr_mimebundle_`` under 8)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    with capture_output() as captured:
+        display(thing)
+    return [output.data for output in captured.outputs]
+
+
 def test_the_widget_carries_a_picture_for_front_ends_without_widgets(explorer):
-    bundle = explorer._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["image/png"].startswith(b"\x89PNG")
+    import ipywidgets
+
+    explorer.controls["image"].value = 7
+    outputs = displayed_outputs(explorer)
+    assert len(outputs) == 2, f"ipywidgets {ipywidgets.__version__}"
+    widget, still = outputs
+    assert widget["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
+    assert "image/png" not in widget  # one picture per notebook, in the still output
+    assert still["image/png"] == explorer.view_png()  # what is shown now
+    picture = Image.open(io.BytesIO(still["image/png"]))
+    assert picture.size[1] == 8 * explorer.scale
+    assert widgets.RERUN_NOTE in still["text/plain"]
+    assert "re-run this cell" in still["text/html"]
+    # the HTML carries the same picture, in an element the live widget hides by its class
+    assert base64.b64encode(still["image/png"]).decode() in still["text/html"]
+    hidden = explorer._still_class()
+    assert hidden in still["text/html"]
+    assert f".{hidden} {{display: none" in explorer._hide_still.value
+    assert explorer._hide_still in explorer.children
+
+
+def test_the_number_box_jumps_to_an_image_and_follows_the_slider(explorer, model, batch):
+    box = explorer.controls["number"]
+    assert (box.min, box.max) == (0, 39) and "0-39" in box.description
+    box.value = 31
+    assert explorer.controls["image"].value == 31 and explorer.shown["index"] == 31
+    np.testing.assert_allclose(explorer.shown["map"], camlab.cam(model, batch[31])[0], atol=1e-5)
+    explorer.controls["image"].value = 12
+    assert box.value == 12
+
+
+def test_images_are_counted_from_zero_everywhere(explorer):
+    explorer.controls["image"].value = 39
+    assert explorer.controls["image"].min == 0 and explorer.controls["image"].max == 39
+    title = explorer._titles["image"].value
+    assert "image 39" in title and "0-39" in title and "of 40" not in title
+
+
+def test_sliders_are_wide_enough_to_pick_one_image(explorer):
+    for name in ("image", "class"):
+        width = explorer.controls[name].layout.width
+        assert width.endswith("px") and int(width[:-2]) >= 400
+
+
+def gap_model_with_positive_head(seed):
+    """A tiny GAP model whose raw CAMs are >= 0 (ReLU features, positive Dense weights)."""
+    model = tiny_gap_models(seed=seed)["functional"]
+    kernel, bias = model.get_layer("head").get_weights()
+    model.get_layer("head").set_weights([np.abs(kernel), bias])
+    return model
+
+
+def test_a_method_that_gives_the_same_map_says_so_and_why(batch):
+    model = gap_model_with_positive_head(seed=6)
+    explorer = camlab.explore(model, batch, class_names=NAMES)
+    explorer.controls["image"].value = 3
+    assert explorer._same.value == ""
+    explorer.controls["method"].value = "gradcam"
+    np.testing.assert_allclose(camlab.gradcam(model, batch[3])[0], camlab.cam(model, batch[3])[0],
+                               atol=1e-4)
+    note = explorer._same.value
+    assert "Grad-CAM</b> gives the same map as <b>CAM" in note and "ReLU(CAM)" in note
+    explorer.controls["image"].value = 4  # still the same map on the next image
+    assert "same map" in explorer._same.value
+
+
+def test_no_same_map_note_when_the_maps_differ(explorer, model, batch):
+    explorer.controls["image"].value = 0
+    explorer.controls["method"].value = "gradcam"
+    assert np.abs(camlab.gradcam(model, batch[0])[0] - camlab.cam(model, batch[0])[0]).max() > 0.01
+    assert explorer._same.value == ""
