@@ -55,7 +55,7 @@ RULES = {"guided": guided_relu, "relu": rectified_relu}
 
 
 def check_modifier(modifier):
-    if modifier not in MODIFIERS:
+    if not (modifier is None or isinstance(modifier, str)) or modifier not in MODIFIERS:
         raise InputError(f"modifier must be one of {MODIFIERS}; got {modifier!r}.")
     return modifier
 

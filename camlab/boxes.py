@@ -187,11 +187,11 @@ def draw_box(image, box, color="red", width=2) -> np.ndarray:
     if box is None:
         return picture
     height, width_px = picture.shape[:2]
-    x_min, y_min, x_max, y_max = (int(v) for v in box)
+    x_min, y_min, x_max, y_max = box_table([box])[0]
     if not (0 <= x_min <= x_max < width_px and 0 <= y_min <= y_max < height):
         raise InputError(f"box {tuple(box)} does not fit in an image of {width_px}x{height} pixels.")
-    if int(width) < 1:
-        raise InputError(f"width must be at least 1 pixel; got {width}.")
+    if not isinstance(width, (int, np.integer)) or int(width) < 1:
+        raise InputError(f"width must be a whole number of pixels, at least 1; got {width!r}.")
     rgb = np.asarray(matplotlib.colors.to_rgb(color), dtype="float32")
     line = int(width)
     inner = picture[y_min:y_max + 1, x_min:x_max + 1]

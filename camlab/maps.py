@@ -84,7 +84,7 @@ def upsample(maps, size, method="bilinear"):
     ``tf.image.resize`` call. ``method`` is one of "bilinear" (default),
     "bicubic", "nearest", "area", "lanczos3". Returns float32 of the same rank.
     """
-    if method not in INTERPOLATIONS:
+    if not isinstance(method, str) or method not in INTERPOLATIONS:
         raise InputError(f"method must be one of {INTERPOLATIONS}, got {method!r}.")
     batch, single = _as_maps(maps)
     try:

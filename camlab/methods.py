@@ -250,7 +250,7 @@ def as_image_batch(images, input_shape) -> np.ndarray:
             "Fix or drop those images first."
         )
     largest = float(np.abs(array).max())
-    if largest > np.finfo("float32").max:
+    if largest > float(np.finfo("float32").max):
         raise InputError(
             f"images hold values up to {largest:.3g}, which overflow float32 (the "
             f"largest float32 is {np.finfo('float32').max:.3g}), the type models compute "
@@ -312,7 +312,7 @@ def _resolve_upsample(upsample):
         return "bilinear"
     if upsample is False or upsample is None:
         return None
-    if upsample in INTERPOLATIONS:
+    if isinstance(upsample, str) and upsample in INTERPOLATIONS:
         return upsample
     raise InputError(f"upsample must be True, False or one of {INTERPOLATIONS}; got {upsample!r}.")
 
@@ -560,7 +560,7 @@ def explain(model, images, method="cam", class_index=None, layer=None,
     Returns:
         ``Explanation`` with maps (N, H, W) and the predictions of the same pass.
     """
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise InputError(f"Unknown method {method!r}; camlab has {sorted(METHODS)}.")
     chosen = METHODS[method]
     check_modifier(modifier)

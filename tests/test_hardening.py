@@ -1,0 +1,469 @@
+"""Hostile inputs (issue 8): every case that once gave a wrong map in silence, a
+foreign exception or a misleading message, with its exact reproduction.
+
+Grouped by what each test guards: silent wrong results, messages that must say
+what is really wrong, errors that must be camlab's own, models freed after use,
+and a property test that throws random bad arguments at every public function.
+"""
+
+import gc
+import http.server
+import socket
+import threading
+import weakref
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import camlab
+from camlab import data, graph, methods
+from camlab.errors import CamlabError, ClassIndexError, DownloadError, InputError, ModelError
+
+X16 = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
+
+
+def small_gap_model(conv_activation="relu", head_activation="softmax", extra=(), seed=0):
+    model = keras.Sequential([
+        keras.Input((16, 16, 1)), *extra,
+        keras.layers.Conv2D(4, 3, activation=conv_activation, name="conv"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(3, activation=head_activation, name="head"),
+    ])
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
+                       for w in model.get_weights()])
+    return model
+
+
+# ----------------------------------------------------------------------------
+# Silent wrong results
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["cam", "gradcam", "scorecam"])
+def test_augmentation_layers_are_off_while_explaining(method):
+    model = small_gap_model(extra=[keras.layers.RandomFlip(), keras.layers.RandomRotation(0.3)])
+    first, second = (camlab.explain(model, X16, method) for _ in range(2))
+    np.testing.assert_array_equal(first.maps, second.maps)
+    np.testing.assert_allclose(first.probabilities, model.predict(X16, verbose=0), atol=1e-6)
+
+
+def test_walk_calls_every_layer_in_inference_mode():
+    model = small_gap_model(extra=[keras.layers.RandomFlip(seed=1), keras.layers.Dropout(0.9),
+                                   keras.layers.GaussianNoise(1.0)])
+    output = graph.walk(model, tf.constant(X16), lambda *args: None)
+    np.testing.assert_allclose(output.numpy(), model.predict(X16, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("softmax", ["softmax", keras.activations.softmax, tf.nn.softmax,
+                                     lambda x: tf.nn.softmax(x)])
+def test_a_softmax_is_recognised_whatever_it_is_called(softmax):
+    model = small_gap_model(head_activation=softmax)
+    reference = small_gap_model(head_activation="softmax")
+    result = camlab.explain(model, X16, "gradcam")
+    # Probabilities are softmax(logits) once, as predict gives them.
+    np.testing.assert_allclose(result.probabilities, model.predict(X16, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(result.maps, camlab.gradcam(reference, X16), atol=1e-6)
+    np.testing.assert_allclose(camlab.cam(model, X16), camlab.cam(reference, X16), atol=1e-6)
+    assert graph.read_model(model).head.activation == "softmax"
+
+
+@pytest.mark.parametrize("fn, kind", [
+    (tf.nn.relu, "relu"), (keras.activations.relu, "relu"), ("relu", "relu"),
+    (tf.nn.relu6, "other"), (tf.nn.sigmoid, "sigmoid"), (keras.activations.linear, "linear"),
+    (None, "linear"), (tf.nn.tanh, "other"), (lambda x: tf.nn.leaky_relu(x, 0.2), "other"),
+])
+def test_activations_are_recognised_by_what_they_compute(fn, kind):
+    fn = keras.activations.get(fn) if isinstance(fn, str) else fn
+    assert graph.activation_kind(fn) == kind
+
+
+def test_guided_backprop_sees_tf_nn_relu():
+    with_tf = small_gap_model(conv_activation=tf.nn.relu, seed=1)
+    with_name = small_gap_model(conv_activation="relu", seed=1)
+    for modifier in ("guided", "relu"):
+        np.testing.assert_allclose(camlab.guided_backprop(with_tf, X16, modifier=modifier),
+                                   camlab.guided_backprop(with_name, X16, modifier=modifier),
+                                   atol=1e-6)
+    plain = camlab.guided_backprop(with_tf, X16, modifier=None)
+    assert np.abs(camlab.guided_backprop(with_tf, X16, modifier="guided") - plain).max() > 1e-6
+
+
+def channels_first_model():
+    return keras.Sequential([
+        keras.Input((1, 16, 16)),
+        keras.layers.Conv2D(4, 3, activation="relu", data_format="channels_first"),
+        keras.layers.GlobalAveragePooling2D(data_format="channels_first"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+
+
+@pytest.mark.parametrize("method", ["cam", "gradcam"])
+def test_channels_first_models_are_refused_with_what_to_do(method):
+    with pytest.raises(ModelError, match="channels_first.*channels_last") as error:
+        camlab.explain(channels_first_model(), np.zeros((2, 1, 16, 16), "float32"), method)
+    assert "GlobalAveragePooling2D" not in str(error.value)  # not the misleading GAP message
+
+
+def segmentation_model():
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Conv2D(3, 1, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_a_model_with_a_4d_output_is_refused():
+    model = segmentation_model()
+    for call in (lambda: camlab.gradcam(model, X16),
+                 lambda: camlab.explore(model, X16, np.zeros(4, int))):
+        with pytest.raises(ModelError, match=r"\(N, num_classes\)"):
+            call()
+
+
+def test_grad_cam_plus_plus_survives_extreme_gradients():
+    model = small_gap_model(conv_activation="relu")
+    kernel, bias = model.get_layer("head").get_weights()
+    model.get_layer("head").set_weights([kernel * 1e17, bias])
+    maps = camlab.gradcam_plus_plus(model, X16)
+    assert np.isfinite(maps).all() and (maps.max(axis=(1, 2)) == 1.0).all()
+    assert (camlab.gradcam(model, X16).max(axis=(1, 2)) == 1.0).all()
+
+
+def test_grad_cam_plus_plus_weights_at_1e17_equal_eq_19_in_float64():
+    rng = np.random.default_rng(4)
+    feature_maps = rng.random((2, 3, 3, 4)).astype("float32")
+    gradients = (rng.normal(size=(2, 3, 3, 4)) * 1e17).astype("float32")
+    g = gradients.astype("float64")  # g**3 reaches 1e51: fine in float64, inf in float32
+    total = feature_maps.astype("float64").sum(axis=(1, 2), keepdims=True)
+    expected = (g ** 2 / (2 * g ** 2 + total * g ** 3) * np.maximum(g, 0)).sum(axis=(1, 2))
+    got = methods.gradcam_plus_plus_weights(tf.constant(feature_maps), tf.constant(gradients))
+    assert np.isfinite(got.numpy()).all() and (got.numpy() > 0).all()
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+
+
+def test_grad_cam_plus_plus_weights_equal_eq_19_where_it_is_finite():
+    rng = np.random.default_rng(3)
+    feature_maps = rng.random((2, 3, 3, 4)).astype("float32")
+    gradients = rng.normal(size=(2, 3, 3, 4)).astype("float32")
+    gradients[0, 0, 0, 0] = 0.0
+    g = gradients.astype("float64")
+    total = feature_maps.astype("float64").sum(axis=(1, 2), keepdims=True)
+    denominator = 2 * g ** 2 + total * g ** 3
+    alpha = np.where(denominator != 0, g ** 2 / np.where(denominator != 0, denominator, 1), 0)
+    expected = (alpha * np.maximum(g, 0)).sum(axis=(1, 2))
+    got = methods.gradcam_plus_plus_weights(tf.constant(feature_maps), tf.constant(gradients))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+
+
+def test_map_helpers_refuse_nan_maps_alike():
+    maps = np.random.default_rng(0).random((2, 5, 5)).astype("float32")
+    maps[0, 1, 1] = np.nan
+    for call in (lambda: camlab.map_peaks(maps),
+                 lambda: camlab.peak_in_box(maps, [(0, 0, 4, 4)] * 2),
+                 lambda: camlab.peak_on_mask(maps, np.ones((2, 5, 5), bool)),
+                 lambda: camlab.boxes_from_maps(maps),
+                 lambda: camlab.box_from_map(maps[0]),
+                 lambda: camlab.normalize(maps)):
+        with pytest.raises(InputError, match="NaN"):
+            call()
+
+
+def test_overlay_refuses_an_image_with_nan_instead_of_drawing_it_black():
+    image = np.random.default_rng(0).random((8, 8)).astype("float32")
+    clean = camlab.overlay(image, np.ones((8, 8)))
+    assert clean.max() > 0
+    image[3, 3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        camlab.overlay(image, np.ones((8, 8)))
+
+
+# ----------------------------------------------------------------------------
+# Messages that say what is really wrong
+# ----------------------------------------------------------------------------
+
+def test_a_float64_input_beyond_float32_is_called_an_overflow():
+    with pytest.raises(InputError, match="overflow float32"):
+        camlab.gradcam(small_gap_model(), X16.astype("float64") * 1e300)
+
+
+def test_an_input_that_overflows_inside_the_model_is_not_blamed_on_the_weights():
+    with pytest.raises(ModelError, match="weights are finite.*overflowed") as error:
+        camlab.gradcam(small_gap_model(), X16 * 3e38)
+    assert "did training diverge" not in str(error.value)
+
+
+def test_nan_weights_are_named_as_such():
+    model = small_gap_model()
+    kernel, bias = model.get_layer("head").get_weights()
+    kernel[0, 0] = np.nan
+    model.get_layer("head").set_weights([kernel, bias])
+    with pytest.raises(ModelError, match="weights hold NaN"):
+        camlab.gradcam(model, X16)
+
+
+def test_integer_layer_indices_work_as_in_keras():
+    model = small_gap_model()  # a Sequential: model.layers[0] is the conv layer
+    np.testing.assert_allclose(camlab.gradcam(model, X16, layer=0),
+                               camlab.gradcam(model, X16, layer="conv"))
+    np.testing.assert_allclose(camlab.gradcam(model, X16, layer=-3),
+                               camlab.gradcam(model, X16, layer="conv"))
+    with pytest.raises(ModelError, match="out of range.*3 layers"):
+        camlab.gradcam(model, X16, layer=7)
+    with pytest.raises(ModelError, match="4-D feature maps"):
+        camlab.gradcam(model, X16, layer=1)  # the GAP layer
+    with pytest.raises(ModelError, match="layer must be"):
+        camlab.gradcam(model, X16, layer=2.0)
+
+
+def test_the_input_layer_is_named_as_the_input():
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(ModelError, match="is the model's input.*'conv'"):
+        camlab.gradcam(model, X16, layer=model.layers[0])
+
+
+# ----------------------------------------------------------------------------
+# Errors that are camlab's own and say what to do
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("images", [
+    [np.zeros((16, 16, 1)), np.zeros((8, 8, 1))],  # ragged
+    "images", [["a"]], object(),
+])
+def test_images_that_are_not_one_array(images):
+    with pytest.raises(InputError):
+        camlab.gradcam(small_gap_model(), images)
+
+
+@pytest.mark.parametrize("class_index", [2 ** 70, -(2 ** 70), [2 ** 70] * 4, 3, -2])
+def test_class_indices_far_out_of_range(class_index):
+    with pytest.raises(ClassIndexError, match="out of range"):
+        camlab.gradcam(small_gap_model(), X16, class_index=class_index)
+
+
+@pytest.mark.parametrize("batch_size", [-1, 0, 2.5, "2", True])
+def test_batch_size_must_be_a_positive_int(batch_size):
+    with pytest.raises(InputError, match="batch_size must be a positive int"):
+        camlab.explain(small_gap_model(), X16, "gradcam", batch_size=batch_size)
+
+
+def test_batch_size_one_gives_the_same_maps():
+    model = small_gap_model()
+    np.testing.assert_allclose(camlab.gradcam(model, X16, batch_size=1),
+                               camlab.gradcam(model, X16), atol=1e-6)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: camlab.box_from_map(np.zeros((0, 0))),
+    lambda: camlab.box_from_map(np.ones((4, 4)), threshold="abc"),
+    lambda: camlab.box_from_map(np.ones((4, 4)), threshold=None),
+    lambda: camlab.box_from_map(np.ones((4, 4)), threshold=float("nan")),
+    lambda: camlab.box_from_map(np.array([["a", "b"], ["c", "d"]])),
+    lambda: camlab.map_peaks(np.zeros((1, 0, 0))),
+    lambda: camlab.peak_in_box(np.ones((1, 4, 4)), [(0, 0, 3)]),
+    lambda: camlab.peak_in_box(np.ones((1, 4, 4)), ["abcd"]),
+    lambda: camlab.peak_in_box(np.ones((1, 4, 4)), "abcd"),
+    lambda: camlab.peak_in_box(np.ones((2, 4, 4)), [(0, 0, 3, 3)]),
+])
+def test_boxes_refuse_bad_arguments(call):
+    with pytest.raises(InputError):
+        call()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: camlab.colorize(np.ones((4, 4)), cmap="bogus"),
+    lambda: camlab.show_maps(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)), predicted=[5],
+                             class_names=["a", "b"]),
+    lambda: camlab.show_maps(np.zeros((0, 4, 4)), np.zeros((0, 4, 4))),
+    lambda: camlab.upsample(np.ones((4, 4)), (0, 0)),
+    lambda: camlab.upsample(np.ones((4, 4)), "big"),
+    lambda: camlab.overlay(np.zeros((4, 4)), "heatmap"),
+    lambda: camlab.overlay(np.zeros((4, 4)), np.ones((4, 4)), alpha="half"),
+])
+def test_viz_refuses_bad_arguments(call):
+    with pytest.raises(InputError):
+        call()
+
+
+def test_a_cut_off_chunked_transfer_is_a_camlab_error(tmp_path):
+    """The server promises chunks and hangs up mid-way: http.client.IncompleteRead."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve_once():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           b"400\r\n" + b"x" * 100)
+        connection.close()
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/mnist.npz"
+    try:
+        with pytest.raises(CamlabError, match="cut off"):
+            data.fetch(url, "0" * 64, "mnist.npz", directory=tmp_path)
+    finally:
+        thread.join(5)
+        listener.close()
+    assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.org/mnist.npz", 12])
+def test_a_url_that_is_not_one(url, tmp_path):
+    with pytest.raises(InputError, match="http://"):
+        camlab.load_mnist(url=url, directory=tmp_path)
+
+
+def test_an_idx_header_whose_size_wraps_around_int64(tmp_path):
+    path = tmp_path / "wrap.idx"
+    # 4 dims of 2**16 each: 2**64 values, which is 0 in int64 arithmetic.
+    path.write_bytes(b"\x00\x00\x08\x04" + (2 ** 16).to_bytes(4, "big") * 4)
+    with pytest.raises(DownloadError, match="not a readable IDX"):
+        data.read_idx(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04" + b"\x00" * 20, None])
+def test_a_pinned_npz_that_is_empty_or_truncated(content, file_server, tmp_path):
+    import hashlib
+
+    path = file_server.root / "mnist.npz"
+    if content is None:  # a real npz cut short
+        buffer = tmp_path / "real.npz"
+        np.savez(buffer, x_train=np.zeros((5, 28, 28), "uint8"), y_train=np.zeros(5, "uint8"),
+                 x_test=np.zeros((2, 28, 28), "uint8"), y_test=np.zeros(2, "uint8"))
+        content = buffer.read_bytes()[:-40]
+    path.write_bytes(content)
+    pinned = hashlib.sha256(content).hexdigest()
+    with pytest.raises(DownloadError, match="not a readable MNIST file"):
+        camlab.load_mnist(url=file_server.url("mnist.npz"), sha256=pinned,
+                          directory=tmp_path / "cache")
+
+
+def test_photo_files_that_are_not_images(tmp_path):
+    from camlab import photos as photos_module
+
+    root = tmp_path / "cats_and_dogs_filtered"
+    for split in ("train", "validation"):
+        for folder in ("cats", "dogs"):
+            (root / split / folder).mkdir(parents=True)
+            (root / split / folder / f"{folder[:3]}.0.jpg").write_bytes(b"<html>captive</html>")
+    with pytest.raises(DownloadError, match="not an image file"):
+        photos_module.read_layout(root)
+    # A file that starts like a JPEG but is not one: caught when the photos are read.
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    photos = photos_module.Photos(files={"train": (bad,), "validation": (bad,)},
+                                  labels={"train": np.zeros(1, "int64"),
+                                          "validation": np.zeros(1, "int64")},
+                                  class_names=("cat", "dog"), image_size=32, batch_size=1,
+                                  source="test", fallback=False)
+    with pytest.raises(DownloadError, match="cannot be read as an image"):
+        photos.load("validation")
+
+
+def test_preprocess_refuses_a_one_channel_tensor():
+    with pytest.raises(InputError, match="RGB"):
+        camlab.preprocess(tf.zeros((2, 8, 8, 1)))
+    with pytest.raises(InputError, match="RGB"):
+        camlab.preprocess(np.zeros((2, 8, 8, 1)))
+    assert camlab.preprocess(tf.zeros((2, 8, 8, 3))).shape == (2, 8, 8, 3)
+
+
+# ----------------------------------------------------------------------------
+# Models are freed; caches are bounded
+# ----------------------------------------------------------------------------
+
+def test_explained_models_are_freed():
+    alive = []
+    for seed in range(4):
+        model = small_gap_model(seed=seed)
+        for method in ("cam", "gradcam", "scorecam"):
+            camlab.explain(model, X16, method)
+        camlab.gradcam(model, X16, modifier="guided")
+        camlab.guided_backprop(model, X16)
+        alive.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert [ref() for ref in alive] == [None] * 4
+
+
+def test_a_free_input_size_keeps_a_bounded_number_of_compiled_pipelines():
+    inputs = keras.Input((None, None, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    for size in range(6, 6 + graph.CACHE_LIMIT + 4):
+        camlab.gradcam(model, np.ones((1, size, size, 1), "float32"))
+    assert len(methods._COMPILED[model]) == graph.CACHE_LIMIT
+    assert len(graph._ANATOMIES[model]) == graph.CACHE_LIMIT
+
+
+# ----------------------------------------------------------------------------
+# Property: random bad arguments only ever raise CamlabError
+# ----------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-2 ** 80, 2 ** 80),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+    st.lists(st.integers(-3, 40), max_size=5),
+    st.sampled_from([np.zeros((0,)), np.zeros((2, 0, 3)), np.full((3, 3), np.nan),
+                     np.array(["a", "b"]), np.ones((2, 16, 16, 1), "float32") * np.inf,
+                     np.ones((1, 16, 16, 1), "int64"), np.ones((16, 16, 1)), object()]),
+)
+
+_MODEL = None
+
+
+def _model():
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = small_gap_model()
+    return _MODEL
+
+
+PUBLIC_CALLS = {
+    "explain images": lambda v: camlab.explain(_model(), v, "gradcam"),
+    "explain method": lambda v: camlab.explain(_model(), X16, v),
+    "cam class_index": lambda v: camlab.cam(_model(), X16, class_index=v),
+    "gradcam layer": lambda v: camlab.gradcam(_model(), X16, layer=v),
+    "gradcam upsample": lambda v: camlab.gradcam(_model(), X16, upsample=v),
+    "gradcam batch_size": lambda v: camlab.gradcam(_model(), X16, batch_size=v),
+    "guided_backprop modifier": lambda v: camlab.guided_backprop(_model(), X16, modifier=v),
+    "normalize": lambda v: camlab.normalize(v),
+    "upsample maps": lambda v: camlab.upsample(v, (4, 4)),
+    "upsample size": lambda v: camlab.upsample(np.ones((2, 2)), v),
+    "colorize": lambda v: camlab.colorize(np.ones((3, 3)), cmap=v),
+    "overlay heatmap": lambda v: camlab.overlay(np.ones((4, 4)), v),
+    "overlay alpha": lambda v: camlab.overlay(np.ones((4, 4)), np.ones((4, 4)), alpha=v),
+    "box_from_map": lambda v: camlab.box_from_map(v),
+    "box_from_map threshold": lambda v: camlab.box_from_map(np.ones((3, 3)), threshold=v),
+    "boxes_from_maps": lambda v: camlab.boxes_from_maps(v),
+    "map_peaks": lambda v: camlab.map_peaks(v),
+    "mask_boxes": lambda v: camlab.mask_boxes(v),
+    "peak_in_box boxes": lambda v: camlab.peak_in_box(np.ones((1, 3, 3)), v),
+    "peak_on_mask masks": lambda v: camlab.peak_on_mask(np.ones((1, 3, 3)), v),
+    "draw_box box": lambda v: camlab.draw_box(np.ones((4, 4)), v),
+    "preprocess": lambda v: camlab.preprocess(v),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_CALLS))
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(value=ODD_VALUES)
+def test_random_bad_arguments_raise_only_camlab_errors(name, value):
+    try:
+        PUBLIC_CALLS[name](value)
+    except CamlabError:
+        pass
+    import matplotlib.pyplot as plt
+    plt.close("all")
