@@ -548,7 +548,8 @@ def explain(model, images, method="cam", class_index=None, layer=None,
         class_index: None (each image's predicted class), an int (that class
             for all), or a sequence with one class per image.
         layer: None (the layer feeding GAP, else the last conv layer), a layer
-            name (nested ones too, e.g. "conv5_block3_out"), or a layer object.
+            name (nested ones too, e.g. "conv5_block3_out"), a layer object, or
+            an index into ``model.layers`` (as ``model.get_layer(index=...)``).
         upsample: True (bilinear, to the image size), False (feature-map size),
             or an interpolation name ("bicubic", "nearest", ...).
         normalize: scale each map to [0, 1]; False keeps the raw map.
