@@ -4,7 +4,8 @@ The public calls, by the notebook that introduces them:
 
 - 01 (CAM on MNIST): ``load_mnist``, ``gap_cnn``, ``cam``, ``explain``,
   ``upsample``, ``normalize``, ``colorize``, ``overlay``, ``show_maps``,
-  ``show_explanation``, ``check_cam``, ``fast_mode``, ``expect``; ``explore`` (the explorer
+  ``show_explanation``, ``check_cam``, ``fast_mode``, ``offline_mode``,
+  ``expect``; ``explore`` (the explorer
   widget); ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask``
   (where a map points).
 - 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
@@ -44,7 +45,13 @@ from camlab.boxes import (  # noqa: E402
     peak_on_mask,
     show_boxes,
 )
-from camlab.course import ExpectationMissed, TensorFlowMissingError, expect, fast_mode
+from camlab.course import (
+    ExpectationMissed,
+    TensorFlowMissingError,
+    expect,
+    fast_mode,
+    offline_mode,
+)
 from camlab.data import Dataset, load_fashion_mnist, load_mnist
 from camlab.errors import (
     CamlabError,
@@ -113,7 +120,7 @@ __all__ = [
     "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "expect", "explain", "explore",
     "fast_mode", "flatten_cnn", "gap_cnn", "gradcam", "gradcam_plus_plus", "gradient_image",
     "guided_backprop", "guided_gradcam", "layercam", "load_cats_vs_dogs", "load_fashion_mnist",
-    "load_mnist", "map_peaks", "mask_boxes", "normalize", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
+    "load_mnist", "map_peaks", "mask_boxes", "normalize", "offline_mode", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
     "show_boxes", "show_comparison", "show_explanation", "show_maps", "TensorFlowMissingError",
     "upsample",
     # 05: judging explanations

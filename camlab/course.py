@@ -31,6 +31,15 @@ def fast_mode() -> bool:
     return os.environ.get("CI", "").strip().lower() in _TRUE
 
 
+def offline_mode() -> bool:
+    """True when ``CAMLAB_OFFLINE`` is 1/true/yes: download nothing, use the offline stand-ins.
+
+    The notebooks pass it to the loaders (``offline=OFFLINE``), so that CI's
+    full-mode run takes the same few minutes with or without a network.
+    """
+    return os.environ.get("CAMLAB_OFFLINE", "").strip().lower() in _TRUE
+
+
 def notice(title: str, body: str) -> None:
     """Print a boxed notice that cannot be missed in a notebook's output."""
     width = 78

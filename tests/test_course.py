@@ -80,3 +80,12 @@ def test_importing_camlab_first_hides_tensorflows_start_up_lines():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "oneDNN" not in result.stderr and "cpu_feature_guard" not in result.stderr, result.stderr
+
+
+def test_offline_flag(monkeypatch):
+    monkeypatch.delenv("CAMLAB_OFFLINE", raising=False)
+    assert not camlab.offline_mode()
+    monkeypatch.setenv("CAMLAB_OFFLINE", "1")
+    assert camlab.offline_mode()
+    monkeypatch.setenv("CAMLAB_OFFLINE", "0")
+    assert not camlab.offline_mode()

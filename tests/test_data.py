@@ -131,3 +131,18 @@ def test_fast_mode_flag(monkeypatch):
     assert camlab.fast_mode()
     monkeypatch.delenv("CAMLAB_FAST")
     assert not camlab.fast_mode()
+
+
+def test_shipped_files_match_the_listed_checksums():
+    # Found through asset_path, as camlab finds them: data/ in a clone (or an editable
+    # install), camlab/assets in an installed wheel.
+    sums = data.asset_path("SHA256SUMS")
+    listed = dict(line.split()[::-1] for line in sums.read_text().splitlines() if line.strip())
+    assert any(name.startswith("fashion_mnist/") for name in listed)
+    for name, digest in listed.items():
+        assert sha256(data.asset_path(*name.split("/"))) == digest, name
+    # ... and nothing shipped beside them is left unlisted.
+    for folder in {name.split("/")[0] for name in listed}:
+        for path in (sums.parent / folder).iterdir():
+            if path.is_file() and path.name != "README.md":
+                assert f"{folder}/{path.name}" in listed, path

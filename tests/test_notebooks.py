@@ -1,4 +1,9 @@
-"""The notebooks' shape: numbered, stripped, the same Colab cell, a parameters cell."""
+"""The notebooks' shape: numbered, stripped, one pinned Colab setup cell, a parameters cell.
+
+The repository address in pyproject.toml ([project.urls] Repository) and
+camlab.__version__ are the single source of truth for every notebook's setup cell
+and every "Open in Colab" badge in README.md.
+"""
 
 import json
 import re
@@ -10,6 +15,25 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+def repository():
+    """The project's one repository constant: https://github.com/OWNER/NAME."""
+    found = re.search(r'^Repository = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    return found.group(1)
+
+
+def version():
+    """camlab.__version__, read from the source (the wheel's version comes from it too)."""
+    return re.search(r'^__version__ = "([^"]+)"', (ROOT / "camlab" / "__init__.py").read_text(),
+                     re.M).group(1)
+
+
+def colab_url(path):
+    """The "Open in Colab" address of a notebook of this release: the tag v<version>."""
+    owner_name = repository().removeprefix("https://github.com/")
+    return (f"https://colab.research.google.com/github/{owner_name}/blob/v{version()}/"
+            f"{path.relative_to(ROOT).as_posix()}")
+
+
 def code_cells(path):
     notebook = json.loads(path.read_text())
     return [c for c in notebook["cells"] if c["cell_type"] == "code"]
@@ -19,9 +43,22 @@ def source(cell):
     return "".join(cell["source"])
 
 
+def parameters_cell(path):
+    tagged = [c for c in code_cells(path) if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1, "exactly one code cell carries the papermill tag `parameters`"
+    return tagged[0]
+
+
 def test_the_course_has_numbered_notebooks():
     names = [p.name for p in NOTEBOOKS]
     assert names and all(re.match(r"\d\d_[a-z0-9_]+\.ipynb$", n) for n in names), names
+
+
+def test_the_wheel_takes_its_version_from_camlab():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert 'version = { attr = "camlab.__version__" }' in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -31,21 +68,61 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_first_cell_installs_camlab_on_colab_only(path):
-    urls = re.search(r'^Repository = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
-    repository = urls.group(1)
+def test_first_cell_installs_the_pinned_release_on_colab_only(path):
     first = source(code_cells(path)[0])
-    assert f'CAMLAB_REPOSITORY = "{repository}"' in first
+    assert f'CAMLAB_REPOSITORY = "{repository()}"' in first
+    assert f'CAMLAB_VERSION = "{version()}"' in first
+    assert 'f"camlab-course @ git+{CAMLAB_REPOSITORY}@v{CAMLAB_VERSION}"' in first
     assert 'if "google.colab" in sys.modules:' in first
-    # Nothing but the constant and the import run outside Colab.
+    # Colab has ipywidgets 7.7.1: its own widget manager, not the ipywidgets-8 one.
+    assert "enable_custom_widget_manager" not in first
+    # Nothing but the constants and the import run outside Colab.
     outside = [line for line in first.splitlines()
-               if line and not line.startswith((" ", "#", "CAMLAB_REPOSITORY", "import sys", "if "))]
+               if line and not line.startswith((" ", "#", "CAMLAB_REPOSITORY", "CAMLAB_VERSION",
+                                                "import sys", "if "))]
     assert outside == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_parameters_cell_uses_fast_mode(path):
-    assert any("FAST = camlab.fast_mode()" in source(c) for c in code_cells(path))
+def test_one_tagged_parameters_cell_holds_every_mode_difference(path):
+    tagged = parameters_cell(path)
+    parameters = source(tagged)
+    assert parameters.startswith("import camlab  #"), "camlab first: it loads TensorFlow quietly"
+    assert "FAST = camlab.fast_mode()" in parameters and "SEED = " in parameters
+    assert "OFFLINE = camlab.offline_mode()" in parameters
+    assert "set_random_seed" not in parameters, "seed in the next cell, so that papermill's SEED counts"
+    texts = [source(c) for c in code_cells(path)]
+    after = texts[texts.index(parameters) + 1]
+    assert after.startswith("keras.utils.set_random_seed(SEED)")
+    for text in texts:
+        if text in (parameters, after):
+            continue
+        assert "fast_mode(" not in text and "offline_mode(" not in text, text[:80]
+        # Elsewhere the mode reaches only the loaders, as arguments.
+        rest = text.replace("fast=FAST", "").replace("offline=OFFLINE", "")
+        assert not re.search(r"\b(FAST|OFFLINE)\b", rest), text[:120]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_floors_are_parameters_checked_with_expect(path):
+    parameters = source(parameters_cell(path))
+    floors = re.findall(r"^(\w*FLOOR\w*) = [^#\n]+#", parameters, re.M)
+    defined = re.findall(r"^(\w*FLOOR\w*) = ", parameters, re.M)
+    assert floors and floors == defined, "every floor is a parameter with a comment"
+    rest = "\n".join(source(c) for c in code_cells(path) if source(c) != parameters)
+    for floor in floors:
+        assert floor in rest, f"{floor} is never used"
+    for line in rest.splitlines():
+        if line.lstrip().startswith("assert"):
+            assert "FLOOR" not in line and "floor" not in line, f"a learner-facing floor: {line}"
+    assert "camlab.expect(" in rest
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_readme_has_an_open_in_colab_badge_for_the_notebook(path):
+    readme = (ROOT / "README.md").read_text()
+    badge = "https://colab.research.google.com/assets/colab-badge.svg"
+    assert f"[![Open in Colab]({badge})]({colab_url(path)})" in readme, colab_url(path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
