@@ -23,6 +23,10 @@ The public calls, by the notebook that introduces them:
   similarity measures live in ``camlab.metrics``. The methods the peers have:
   ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
 
+Exercises (every notebook): ``progress`` (which of the notebook's exercises pass),
+``passed_or_reference`` (the learner's function once it passes, camlab's until then);
+01 adds ``check_cam_image``.
+
 Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
 Every notebook states what a learner should see with ``expect`` (a miss fails
 under test, and informs a learner without stopping the notebook).
@@ -75,11 +79,14 @@ from camlab.metrics import (
 from camlab.exercises import (
     check_box_from_map,
     check_cam,
+    check_cam_image,
     check_class_cam,
     check_gradcam_plus_plus_weights,
     check_gradcam_weights,
     check_least_sure,
     check_upsampled_cam,
+    passed_or_reference,
+    progress,
 )
 from camlab.maps import normalize, upsample
 from camlab.methods import (
@@ -123,6 +130,8 @@ __all__ = [
     "load_mnist", "map_peaks", "mask_boxes", "normalize", "offline_mode", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
     "show_boxes", "show_comparison", "show_explanation", "show_maps", "TensorFlowMissingError",
     "upsample",
+    # exercises: every notebook
+    "check_cam_image", "passed_or_reference", "progress",
     # 05: judging explanations
     "LocalizationSet", "localization_set", "average_drop", "box_iou", "box_localization",
     "deletion", "increase_in_confidence", "insertion", "model_randomization", "pointing_game",

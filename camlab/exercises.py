@@ -5,11 +5,18 @@ compares with camlab's reference, prints one message (right, or what is
 wrong: the shape, the scale, the largest error) and returns True or False.
 It never raises because of the learner's code, so a notebook with an
 unfinished exercise still runs to the end.
+
+Every check is registered with ``@exercise`` (its notebook, a title, the
+name of the function the learner writes): ``progress("01")`` then shows which
+exercises of a notebook pass, and ``passed_or_reference(function)`` lets the
+cells after an exercise use camlab's answer while the learner's is not right
+yet. The instructor guide (docs/instructors.md) shows how to add a check.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import traceback
 
 import numpy as np
@@ -103,8 +110,101 @@ def run_check(function, cases, reference, hints_for=None, mistakes_for=None) -> 
 
 
 def report(verdict: Verdict) -> bool:
+    """Print the verdict for the learner (✅ or ❌ and its message); return ``ok``."""
     print(("✅ " if verdict.ok else "❌ ") + verdict.message)
     return verdict.ok
+
+
+@dataclasses.dataclass(frozen=True)
+class Exercise:
+    """A registered check: where it is taught and what the learner writes."""
+
+    notebook: str  # "01"
+    title: str  # what the learner writes, in a few words
+    function_name: str  # the name of the learner's function in the notebook
+    reference: object = None  # camlab's answer, same signature, or None
+    check: object = None  # the registered check itself
+
+
+EXERCISES: dict[str, Exercise] = {}  # check name -> its exercise, in course order
+_LATEST: dict[str, tuple[bool, object]] = {}  # check name -> (passed, the function checked)
+
+
+def exercise(notebook: str, title: str, function_name: str, reference=None):
+    """Register a check (a decorator): its verdicts feed ``progress`` and
+    ``passed_or_reference``, and it never raises, whatever the learner wrote.
+
+    The check takes the learner's function and returns True or False; it
+    should print its verdict with ``report``.
+    """
+    def register(check):
+        @functools.wraps(check)
+        def recorded(function) -> bool:
+            try:
+                passed = bool(check(function))
+            except Exception as error:  # a check never stops a learner's notebook
+                passed = report(Verdict(False, "The check could not judge your answer "
+                                               f"({type(error).__name__}: {error})."))
+            _LATEST[check.__name__] = (passed, function)
+            return passed
+
+        EXERCISES[check.__name__] = Exercise(notebook, title, function_name, reference, recorded)
+        return recorded
+
+    return register
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Which exercises of a notebook pass, as last checked in this session.
+
+    ``results``: check name -> True (passes), False (checked, not yet) or
+    None (not run yet). Shown as one line per exercise.
+    """
+
+    notebook: str
+    results: dict
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for ok in self.results.values() if ok)
+
+    def __repr__(self) -> str:
+        lines = [f"Exercises of notebook {self.notebook}: {self.passed} of "
+                 f"{len(self.results)} pass"]
+        for name, ok in self.results.items():
+            item = EXERCISES[name]
+            mark = {True: "✅", False: "❌", None: "⬜"}[ok]
+            state = {True: "passes", False: "not yet", None: "not run yet"}[ok]
+            lines.append(f"  {mark} {item.title} ({item.function_name}, "
+                         f"camlab.{name}): {state}")
+        return "\n".join(lines)
+
+
+def progress(notebook: str) -> Progress:
+    """The exercises of ``notebook`` ("01") and whether each passes, from the
+    latest run of each check in this Python session (this notebook's kernel)."""
+    names = [name for name, item in EXERCISES.items() if item.notebook == notebook]
+    return Progress(notebook, {name: _LATEST.get(name, (None, None))[0] for name in names})
+
+
+def passed_or_reference(function):
+    """The learner's ``function`` if its check passed on it, else camlab's answer.
+
+    Cells after an exercise call what the learner wrote through this, so that
+    the notebook still runs (and shows the right pictures) while the answer is
+    not right yet; it says so when it stands in.
+    """
+    for name, item in EXERCISES.items():
+        if item.function_name != getattr(function, "__name__", None) or item.reference is None:
+            continue
+        passed, checked = _LATEST.get(name, (False, None))
+        if passed and checked is function:
+            return function
+        print(f"ℹ️ Your {item.function_name} does not pass camlab.{name} yet: the cells "
+              "below use camlab's answer instead.")
+        return item.reference
+    return function
 
 
 def _cam_cases(seed=0):
@@ -122,6 +222,7 @@ def reference_cam(feature_maps, class_weights):
     return np.tensordot(feature_maps, class_weights, axes=([-1], [0]))
 
 
+@exercise("01", "the CAM by hand", "my_cam", reference_cam)
 def check_cam(function) -> bool:
     """Notebook 01: ``function(feature_maps, class_weights)`` -> the raw CAM.
 
@@ -143,6 +244,71 @@ def check_cam(function) -> bool:
         }
 
     return report(run_check(function, _cam_cases(), reference_cam, hints))
+
+
+def reference_cam_image(raw_map, size):
+    """The map ``camlab.cam`` shows: the raw map (h, w) upsampled to ``size``
+    (H, W) bilinearly (``camlab.upsample``), then min-max scaled to [0, 1];
+    a flat map becomes zeros. -> float (H, W) in [0, 1].
+    """
+    from camlab.maps import normalize, upsample
+
+    return normalize(upsample(raw_map, tuple(int(s) for s in size)))
+
+
+def _cam_image_cases(seed=1):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for shape, size in (((7, 7), (28, 28)), ((3, 5), (12, 20)), ((4, 6), (24, 30))):
+        raw = rng.normal(size=shape).astype("float32")  # raw CAMs have negative values too
+        raw[shape[0] // 2, shape[1] // 2] = 3.0  # the peak inside: upsampling then smooths it
+        cases.append((raw, np.array(size)))
+    cases.append((np.full((3, 3), -1.5, dtype="float32"), np.array((12, 12))))  # a flat map
+    return cases
+
+
+@exercise("01", "from raw map to picture", "cam_image", reference_cam_image)
+def check_cam_image(function) -> bool:
+    """Notebook 01: ``function(raw_map, size)`` -> the map as ``camlab.cam`` shows it.
+
+    raw_map: float32 (h, w), a raw CAM (negative values too); size: (H, W).
+    Expected: upsampled bilinearly to (H, W) (``camlab.upsample``), THEN
+    scaled to [0, 1] by its own minimum and maximum; zeros for a flat map.
+    """
+    from camlab.maps import normalize, upsample
+
+    def hints(raw_map, size):
+        height, width = (int(s) for s in size)
+        return {
+            f"shape:{raw_map.shape}": "This is the map at feature-map size: upsample it to "
+            "`size` first (camlab.upsample(raw_map, size)).",
+            f"shape:{(width, height)}": "`size` is (H, W): rows first, then columns.",
+        }
+
+    def mistakes(raw_map, size):
+        size = tuple(int(s) for s in size)
+        upsampled = upsample(raw_map, size)
+        found = {
+            "You scaled before upsampling: upsampling smooths the peak, so your map's "
+            "maximum stays below 1. Upsample first, then scale.":
+                upsample(normalize(raw_map), size),
+            "You divided by the maximum only: subtract the minimum first, "
+            "(m - m.min()) / (m.max() - m.min()).": upsampled / np.abs(upsampled).max(),
+            "Upsampled but not scaled: map the minimum to 0 and the maximum to 1.": upsampled,
+            "You cut the negative values (a ReLU): that is Grad-CAM's rule, "
+            "CAM scales the whole map.": normalize(np.maximum(upsampled, 0)),
+        }
+        for method in ("bicubic", "nearest", "area"):
+            found[f"Right idea, other interpolation ({method}): camlab.cam upsamples "
+                  "bilinearly, camlab.upsample(raw_map, size)."] = \
+                normalize(upsample(raw_map, size, method))
+        return found
+
+    verdict = run_check(function, _cam_image_cases(), reference_cam_image, hints, mistakes)
+    if not verdict.ok and "NaN" in verdict.message:
+        verdict = Verdict(False, verdict.message + " A flat map (all values equal) has "
+                          "max - min = 0: return zeros for it, as camlab.normalize does.")
+    return report(verdict)
 
 
 # ----------------------------------------------------------------------------
@@ -178,6 +344,8 @@ def _upsampled_cam_cases(seed=2):
     return cases
 
 
+@exercise("02", "upsample and weigh one map", "upsampled_cam",
+          reference_upsampled_cam)
 def check_upsampled_cam(function) -> bool:
     """Notebook 02: ``function(feature_maps, class_weights, size)`` -> the upsampled CAM.
 
@@ -238,6 +406,8 @@ def _least_sure_cases(seed=3):
     return cases
 
 
+@exercise("02", "the images the model is least sure of", "least_sure",
+          reference_least_sure)
 def check_least_sure(function) -> bool:
     """Notebook 02: ``function(probabilities, class_index, count)`` -> image indices.
 
@@ -290,6 +460,7 @@ def _class_cam_cases(seed=4):
     return cases
 
 
+@exercise("03", "the map of the other class", "class_cam", reference_class_cam)
 def check_class_cam(function) -> bool:
     """Notebook 03: ``function(feature_maps, kernel, class_index)`` -> that class's raw CAM.
 
@@ -361,6 +532,12 @@ def _box_cases():
     return cases
 
 
+def _reference_box(heatmap, threshold):
+    from camlab.boxes import box_from_map
+
+    return box_from_map(heatmap, threshold)
+
+
 def _as_box(answer):
     try:
         values = np.asarray(answer, dtype="float64").ravel()
@@ -371,6 +548,7 @@ def _as_box(answer):
     return tuple(int(v) for v in values)
 
 
+@exercise("03", "the box from a map", "my_box_from_map", _reference_box)
 def check_box_from_map(function) -> bool:
     """Notebook 03: ``function(heatmap, threshold)`` -> ``(x_min, y_min, x_max, y_max)`` or None.
 
@@ -446,6 +624,8 @@ def reference_gradcam_plus_plus_weights(feature_maps, gradients):
     return gradcam_plus_plus_weights(feature_maps[np.newaxis], gradients[np.newaxis]).numpy()[0]
 
 
+@exercise("04", "Grad-CAM's weights", "my_gradcam_weights",
+          reference_gradcam_weights)
 def check_gradcam_weights(function) -> bool:
     """Notebook 04: ``function(gradients)`` -> Grad-CAM's alpha, shape (K,).
 
@@ -466,6 +646,8 @@ def check_gradcam_weights(function) -> bool:
     return report(run_check(function, cases, reference_gradcam_weights, hints))
 
 
+@exercise("04", "Grad-CAM++'s weights", "my_gradcam_plus_plus_weights",
+          reference_gradcam_plus_plus_weights)
 def check_gradcam_plus_plus_weights(function) -> bool:
     """Notebook 04: ``function(feature_maps, gradients)`` -> Grad-CAM++'s w, shape (K,).
 

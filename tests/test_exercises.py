@@ -36,3 +36,96 @@ def test_compare_names_shape_scale_and_error():
     verdict = exercises.compare(expected + np.array([[0, 0, 0], [0, 3, 0]]), expected)
     assert not verdict and "index (1, 1)" in verdict.message
     assert "NaN" in exercises.compare(expected * np.nan, expected).message
+
+
+# ------------------------------------------------------------ notebook 01, exercise 2
+
+
+def cam_image(raw_map, size):
+    upsampled = camlab.upsample(raw_map, size)
+    low, high = upsampled.min(), upsampled.max()
+    return np.zeros_like(upsampled) if high == low else (upsampled - low) / (high - low)
+
+
+def test_check_cam_image_accepts_a_correct_answer(capsys):
+    assert camlab.check_cam_image(cam_image)
+    assert camlab.check_cam_image(lambda m, size: camlab.normalize(camlab.upsample(m, size)))
+    assert "✅ Correct" in capsys.readouterr().out
+
+
+def test_check_cam_image_matches_camlab_cam():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(7, 7)).astype("float32")
+    np.testing.assert_allclose(exercises.reference_cam_image(raw, (28, 28)),
+                               camlab.normalize(camlab.upsample(raw, (28, 28))))
+    assert exercises.reference_cam_image(np.full((3, 3), 2.0), (12, 12)).max() == 0.0
+
+
+def test_check_cam_image_explains_typical_mistakes(capsys):
+    up = camlab.upsample
+    cases = {
+        "returned None": lambda m, s: None,
+        "scaled before upsampling": lambda m, s: up(camlab.normalize(m), s),
+        "divided by the maximum only": lambda m, s: up(m, s) / up(m, s).max(),
+        "Upsampled but not scaled": lambda m, s: up(m, s),
+        "(a ReLU)": lambda m, s: camlab.normalize(np.maximum(up(m, s), 0)),
+        "other interpolation (bicubic)": lambda m, s: camlab.normalize(up(m, s, "bicubic")),
+        "other interpolation (nearest)": lambda m, s: camlab.normalize(up(m, s, "nearest")),
+        "at feature-map size": lambda m, s: camlab.normalize(m),
+        "rows first": lambda m, s: camlab.normalize(up(m, (s[1], s[0]))),
+        "return zeros for it": lambda m, s: (up(m, s) - up(m, s).min()) / np.ptp(up(m, s)),
+        "raised ZeroDivisionError": lambda m, s: 1 / 0,
+    }
+    for expected, answer in cases.items():
+        with np.errstate(all="ignore"):
+            assert not camlab.check_cam_image(answer)
+        out = capsys.readouterr().out
+        assert out.startswith("❌") and expected in out, (expected, out)
+
+
+# ------------------------------------------------------------ registry, progress
+
+
+def test_every_check_is_registered_and_exported():
+    checks = {name for name in camlab.__all__ if name.startswith("check_")}
+    assert checks <= set(exercises.EXERCISES)
+    for name, item in exercises.EXERCISES.items():
+        assert getattr(camlab, name) is item.check
+        assert item.notebook in {"01", "02", "03", "04", "05"} and item.function_name
+
+
+def test_progress_shows_each_exercise_of_a_notebook(monkeypatch, capsys):
+    monkeypatch.setattr(exercises, "_LATEST", {})
+    assert repr(camlab.progress("01")).count("⬜") == 2
+    camlab.check_cam(lambda f, w: f @ w)
+    camlab.check_cam_image(lambda m, s: None)
+    shown = camlab.progress("01")
+    assert shown.results == {"check_cam": True, "check_cam_image": False}
+    assert shown.passed == 1
+    text = repr(shown)
+    assert text.startswith("Exercises of notebook 01: 1 of 2 pass")
+    assert "✅ the CAM by hand (my_cam" in text and "❌ from raw map to picture" in text
+    camlab.check_cam_image(cam_image)  # the latest run counts
+    assert camlab.progress("01").passed == 2
+
+
+def test_a_check_never_raises_whatever_the_answer(monkeypatch, capsys):
+    monkeypatch.setattr(exercises, "EXERCISES", dict(exercises.EXERCISES))
+    monkeypatch.setattr(exercises, "_LATEST", {})
+
+    @exercises.exercise("01", "a fragile check", "answer")
+    def check_fragile(function):
+        return function() + 1  # a check that trips over a strange answer
+
+    assert check_fragile(lambda: "text") is False
+    assert "could not judge your answer (TypeError" in capsys.readouterr().out
+    assert camlab.progress("01").results["check_fragile"] is False
+
+    class Weird:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("no")
+
+    for check in (camlab.check_cam, camlab.check_least_sure, camlab.check_box_from_map,
+                  camlab.check_gradcam_weights):
+        assert check(lambda *args: Weird()) is False
+        assert capsys.readouterr().out.startswith("❌")
