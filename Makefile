@@ -27,7 +27,7 @@ NOTEBOOKS := notebooks
 # Fast mode: unit tests and every notebook. Then every notebook in full mode, offline (the
 # shipped stand-in data, no downloads), where a missed camlab.expect fails as under CI.
 test: setup
-	CAMLAB_FAST=1 $(BIN)/python -m pytest tests $(NOTEBOOKS)
+	CAMLAB_FAST=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) student  # student/: fast mode only
 	CI=true CAMLAB_FAST=0 CAMLAB_OFFLINE=1 $(BIN)/python -m pytest $(NOTEBOOKS)
 
 # The student edition: notebooks/ with every solution cleared, into student/ (commit it).
