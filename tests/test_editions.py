@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks"
 STUDENT = ROOT / "student"
 NAMES = sorted(p.name for p in SOURCE.glob("*.ipynb"))
-COURSE = [name for name in NAMES if name[:2] in {"01", "02", "03", "04"}]
+COURSE = NAMES  # every notebook: at least two checked exercises and a progress cell
 
 
 def _load_builder():
