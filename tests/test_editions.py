@@ -381,3 +381,16 @@ def test_class_progress_reads_saved_notebooks(tmp_path, registry):
     assert class_progress.notebook_progress(ran) == "1 of 2 pass   ✅ ⬜"
     assert class_progress.notebook_progress(never) == "progress cell not run"
     assert "not a readable notebook" in class_progress.notebook_progress(ROOT / "README.md")
+
+
+def test_the_guides_parameters_exist_in_each_parameters_cell():
+    text = GUIDE.read_text(encoding="utf-8")
+    table = text[text.index("<!-- parameters-table -->"):].split("\n\n")[0]
+    rows = re.findall(r"^\| (\d\d) \| (.*) \|$", table, re.M)
+    assert {number for number, _ in rows} >= {"01", "02", "03", "04"}
+    for number, names in rows:
+        path = next(SOURCE.glob(f"{number}_*.ipynb"))
+        cell = next(c for c in code(SOURCE, path.name) if "parameters" in c["metadata"].get("tags", []))
+        defined = set(re.findall(r"^([A-Z_]+) = ", source(cell), re.M))
+        named = set(re.findall(r"`([A-Z_]+)`", names))
+        assert named and named <= defined, (number, named - defined)
