@@ -317,16 +317,20 @@ class Explorer(ipywidgets.VBox):
         if name == "number":  # the box moves the slider, which redraws
             self.controls["image"].value = change["new"]
             return
-        if name == "image":
-            self._set_quietly("number", change["new"])
         if name == "method":
             self._compared = change["old"]
         image = self.controls["image"].value
-        if name in ("image", "follow") and self.controls["follow"].value:
-            self._set_quietly("class", self._predicted(image))
-        if name == "class" and change["new"] != self._predicted(image):
-            self._set_quietly("follow", False)
-        self.redraw(only_overlay=name == "opacity")
+        # Controls moved from here tell the page after the new pictures (hold_sync),
+        # so that the picture arrives first.
+        with self.controls["number"].hold_sync(), self.controls["class"].hold_sync(), \
+                self.controls["follow"].hold_sync():
+            if name == "image":
+                self._set_quietly("number", image)
+            if name in ("image", "follow") and self.controls["follow"].value:
+                self._set_quietly("class", self._predicted(image))
+            if name == "class" and change["new"] != self._predicted(image):
+                self._set_quietly("follow", False)
+            self.redraw(only_overlay=name == "opacity")
 
     def redraw(self, only_overlay=False):
         """Update the pictures and captions to the controls' values."""
@@ -352,7 +356,12 @@ class Explorer(ipywidgets.VBox):
         self._same.value = self._same_map_note(index, class_index, method, heat)
 
     def _same_map_note(self, index, class_index, method, heat) -> str:
-        """A line saying that the method shown before gives this same map, and why; or ""."""
+        """A line saying that the map is flat, or that the method shown before gives
+        this same map, and why; or ""."""
+        if heat.max() <= 0:
+            return (f"<small>&#9432; This map is zero everywhere: "
+                    f"{html.escape(METHODS[method].title)} finds no positive evidence for "
+                    f"<i>{html.escape(self.class_names[class_index])}</i> in this image.</small>")
         other = self._compared
         if other is None or other == method or other not in METHODS:
             return ""

@@ -309,3 +309,41 @@ def test_no_same_map_note_when_the_maps_differ(explorer, model, batch):
     explorer.controls["method"].value = "gradcam"
     assert np.abs(camlab.gradcam(model, batch[0])[0] - camlab.cam(model, batch[0])[0]).max() > 0.01
     assert explorer._same.value == ""
+
+
+def test_a_flat_map_is_explained(batch, monkeypatch):
+    model = gap_model_with_positive_head(seed=6)
+    explorer = camlab.explore(model, batch, class_names=NAMES)
+    flat = np.zeros_like(explorer.shown["map"])
+    monkeypatch.setattr(explorer, "heatmap", lambda index, class_index, method: flat)
+    explorer.controls["image"].value = 2
+    assert "zero everywhere" in explorer._same.value and "no positive evidence" in explorer._same.value
+
+
+def test_controls_moved_by_the_explorer_reach_the_page_after_the_pictures(explorer):
+    sent = []
+
+    class RecordingComm:  # stands for the comm to the page; ipywidgets 7 sends only with a kernel
+        kernel = object()
+
+        def __init__(self, name, comm):
+            self.name, self.comm_id = name, comm.comm_id
+
+        def send(self, data=None, metadata=None, buffers=None):
+            sent.append((self.name, data.get("method") == "update"))
+
+        def close(self, *args, **kwargs):
+            pass
+
+    for name, widget in [("number", explorer.controls["number"]), ("class", explorer.controls["class"]),
+                         ("overlay", explorer.panels["overlay"])]:
+        widget._trait_values["comm"] = RecordingComm(name, widget.comm)  # no validation, no observers
+    explorer.controls["image"].value = 17
+    names = [name for name, update in sent if update]
+    assert names.index("overlay") < names.index("number") and explorer.controls["number"].value == 17
+    explorer.controls["class"].value = (explorer.shown["predicted"] + 1) % 3
+    sent.clear()
+    explorer.controls["follow"].value = True  # the explorer moves the class slider back
+    names = [name for name, update in sent if update]
+    assert names.index("overlay") < names.index("class")
+    assert explorer.controls["class"].value == explorer.shown["predicted"]
