@@ -551,3 +551,87 @@ def _record(model, input_shape) -> Anatomy:
     blank = tf.zeros((1,) + input_shape, dtype="float32")
     walk(model, blank, on_call)
     return Anatomy(model, input_shape, records)
+
+
+def walk_from(model, images, start, feature_maps, earlier, on_call):
+    """Run ``model`` again from layer call ``start`` on, with new feature maps there.
+
+    Ablation-CAM (notebook 05) needs the class scores of many edited copies
+    of one layer's feature maps. Running the whole model for every copy would
+    redo everything before that layer, which the edit cannot change; this
+    walk reuses it. It visits the calls in ``walk``'s order (so ``start`` and
+    the indices given to ``on_call`` are ``walk``'s and ``LayerCall.index``),
+    but:
+
+    - a call before ``start`` is not run: it gives ``earlier[index]``, its
+      outputs from a ``walk`` of the same model on ``images``;
+    - call ``start`` gives ``feature_maps``, copies * N rows, copy-major
+      (row ``c * N + n`` belongs to image n);
+    - every call after ``start`` runs on all copies, in inference mode. An
+      argument that comes from before ``start`` (a skip connection around
+      the layer, or the model's input) has N rows; it is tiled to
+      copies * N rows where it is first used, once.
+
+    Args:
+        model: the model that ``earlier`` was recorded from.
+        images: float tensor (N, H, W, C), the input of that walk.
+        start: the index of the call whose outputs are replaced.
+        feature_maps: (copies * N, ...) with that call's output shape.
+        earlier: {index: outputs} for every call before ``start``, as
+            ``walk`` passed on (after any replacement by its ``on_call``).
+        on_call: as in ``walk``; called for ``start`` and every later call.
+
+    Returns:
+        The model's output for every copy, (copies * N, ...).
+    """
+    copies = tf.shape(feature_maps)[0] // tf.shape(images)[0]
+    reused = {id(t): t for t in tensors_in(list(earlier.values())) + [images]}
+    tiled = {}
+    counter = [0]
+
+    def tile(value):
+        if not tf.is_tensor(value) or id(value) not in reused:
+            return value
+        if id(value) not in tiled:
+            tiled[id(value)] = tf.tile(value, [copies] + [1] * (value.shape.rank - 1))
+        return tiled[id(value)]
+
+    def finish(path, layer, args, outputs):
+        index = counter[0]
+        counter[0] += 1
+        if index < start:
+            return earlier[index]
+        if index == start:
+            outputs = feature_maps
+        replaced = on_call(index, path, layer, args, outputs)
+        return outputs if replaced is None else replaced
+
+    def call_layer(path, layer, args, kwargs):
+        if counter[0] <= start:  # from the cache, or replaced: not run
+            return finish(path, layer, (args, kwargs), None)
+        args, kwargs = tf.nest.map_structure(tile, (args, kwargs))
+        return finish(path, layer, (args, kwargs), _call(layer, *args, **kwargs))
+
+    def run(layer, x, path):
+        path = f"{path}/{layer.name}" if path else layer.name
+        if isinstance(layer, keras.Sequential):
+            y = x
+            for inner in layer.layers:
+                y = run(inner, y, path)
+            return finish(path, layer, (x,), y)
+        if _is_graph_model(layer):
+            def operation_fn(op):
+                def call(*args, **kwargs):
+                    if _is_graph_model(op):
+                        return run(op, args[0], path)
+                    return call_layer(f"{path}/{op.name}", op, args, kwargs)
+
+                return call
+
+            y = layer._run_through_graph([x], operation_fn=operation_fn)
+            if isinstance(y, (list, tuple)):
+                y = y[0]
+            return finish(path, layer, (x,), y)
+        return call_layer(path, layer, (x,), {})
+
+    return run(model, images, "")

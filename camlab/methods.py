@@ -23,6 +23,14 @@ part that differs, written like its paper's equation (notebooks 01, 03, 04):
 - ``scorecam``: M = ReLU(sum_k softmax_k(S^c(x * H^k)) A^k), H^k the
   upsampled, normalised A^k (Wang et al. 2020): no gradients, K forward passes.
 
+Notebook 05 adds the methods that pytorch-grad-cam has and Keras lacked:
+
+- ``hirescam``: M = ReLU(sum_k dS^c/dA^k * A^k) (Draelos & Carin 2020).
+- ``xgradcam``: alpha_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS^c/dA^k_ij (Fu et al. 2020).
+- ``eigencam``: the first principal component of A (Muhammad & Yeasin 2020), class-agnostic.
+- ``ablationcam``: w_k = (S^c - S^c_k) / |S^c|, S^c_k with channel k zeroed
+  (Desai & Ramaswamy 2020): the model after the layer only, K + 1 times.
+
 Methods registered with ``@method`` appear in ``METHODS`` and, with that, in
 the explorer widget.
 """
@@ -51,6 +59,9 @@ from camlab.maps import INTERPOLATIONS, normalize_tensor, upsample_tensor
 #   class_weights w^c      (N, K)         (methods with gap_head=True)
 #   images        x        (N, H, W, C)
 #   class_score   f(x')    a function: images (N, H, W, C) -> S^c (N,)
+#   class_score_from_layer  a function: feature maps A' (copies * N, h, w, K),
+#                 copy-major -> S^c (copies * N,) float64, the model run on from the
+#                 layer only (``graph.walk_from``)
 # ----------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +175,103 @@ def scorecam_map(feature_maps, images, class_score, **_):
                        fn_output_signature=tf.float32, parallel_iterations=1)
     weights = tf.nn.softmax(tf.transpose(scores), axis=-1)  # (N, K)
     return tf.nn.relu(weighted_sum(feature_maps, weights))
+
+
+@method("hirescam", "HiResCAM", "Draelos & Carin 2020, Use HiResCAM instead of Grad-CAM "
+        "for Faithful Explanations of Convolutional Neural Networks, arXiv:2011.08891",
+        gradients=True)
+def hirescam_map(feature_maps, gradients, **_):
+    """M^c = ReLU(sum_k dS^c/dA^k * A^k), element-wise, gradients as they are.
+
+    Grad-CAM averages each gradient map before weighing; HiResCAM keeps every
+    position's own gradient, positive or negative (Layer-CAM's, without its
+    ReLU on the gradients). On a GAP + Dense head the gradient is the same at
+    every position, so HiResCAM equals Grad-CAM there, raw maps included.
+    """
+    return tf.nn.relu(tf.reduce_sum(gradients * feature_maps, axis=-1))
+
+
+@method("xgradcam", "XGrad-CAM", "Fu et al. 2020, Axiom-based Grad-CAM: Towards Accurate "
+        "Visualization and Explanation of CNNs, BMVC", gradients=True)
+def xgradcam_map(feature_maps, gradients, **_):
+    """L^c = ReLU(sum_k alpha_k^c A^k), alpha_k^c = sum_ij (A^k_ij / sum_ab A^k_ab) dS^c/dA^k_ij.
+
+    Grad-CAM's spatial mean of the gradient, weighted by where the map is
+    active; alpha_k = 0 for a map whose sum is 0 (nothing to weigh).
+    """
+    total = tf.reduce_sum(feature_maps, axis=(1, 2))  # (N, K)
+    weights = tf.math.divide_no_nan(tf.reduce_sum(feature_maps * gradients, axis=(1, 2)), total)
+    return tf.nn.relu(weighted_sum(feature_maps, weights))
+
+
+@method("eigencam", "Eigen-CAM", "Muhammad & Yeasin 2020, Eigen-CAM: Class Activation Map "
+        "using Principal Components, IJCNN")
+def eigencam_map(feature_maps, **_):
+    """M = ReLU(+-(A - mean A) v_1): the first principal component of A, per image.
+
+    Each image's A is a table of h * w positions by K channels; v_1 (K,) is
+    the first right-singular vector of that table centred over positions (a
+    principal component proper, as pytorch-grad-cam does; the uncentred
+    table's v_1 mostly follows the mean activation). The map is each
+    position's projection on v_1. A singular vector's sign is arbitrary, so
+    it is fixed: the map's covariance with sum_k A^k (where the layer is
+    active) is made >= 0, which is the same as making v_1's entries sum to
+    >= 0. No class enters: every class gets the same map.
+    """
+    shape = tf.shape(feature_maps)
+    table = tf.reshape(feature_maps, (shape[0], -1, shape[3]))  # (N, h * w, K)
+    centred = table - tf.reduce_mean(table, axis=1, keepdims=True)
+    _, _, right = tf.linalg.svd(centred)  # (N, K, min(h * w, K))
+    projection = tf.einsum("npk,nk->np", centred, right[:, :, 0])  # mean 0 over p
+    agreement = tf.reduce_sum(projection * tf.reduce_sum(table, axis=-1), axis=1, keepdims=True)
+    projection = tf.where(agreement < 0.0, -projection, projection)
+    return tf.nn.relu(tf.reshape(projection, shape[:3]))
+
+
+ABLATION_VALUES = 1 << 23  # feature-map values in one pass after the layer (32 MB of float32)
+
+
+@method("ablationcam", "Ablation-CAM", "Desai & Ramaswamy 2020, Ablation-CAM: Visual "
+        "Explanations for Deep Convolutional Network via Gradient-free Localization, WACV")
+def ablationcam_map(feature_maps, class_score_from_layer, **_):
+    """L^c = ReLU(sum_k w_k^c A^k), w_k^c = (S^c - S^c_k) / |S^c|.
+
+    S^c_k is the class score with channel k of the layer set to 0: how much
+    of the score the channel carries. Only the part of the model after the
+    layer runs again (``class_score_from_layer``, ``graph.walk_from``), on
+    K + 1 copies of the batch: the unchanged maps (S^c, computed the same way
+    as every S^c_k) and one copy per zeroed channel, several channels per
+    pass, at most ``ABLATION_VALUES`` feature-map values per pass.
+
+    The paper divides by S^c; |S^c| is the same wherever S^c > 0. For a
+    negative score the paper's ratio flips every weight, and the ReLU then
+    keeps the channels that speak against the class. With |S^c|, logits
+    shifted by a constant (the same probabilities) change a map only by a
+    positive factor, so normalised maps do not change, as for every other
+    method. Where S^c = 0 the ratio is undefined: the weights are 0 and the
+    map is flat (zeros), never NaN.
+    """
+    shape = tf.shape(feature_maps)
+    count, channels = shape[0], shape[3]
+    per_pass = tf.clip_by_value(ABLATION_VALUES // tf.reduce_prod(shape), 1, channels + 1)
+    passes = (channels + per_pass) // per_pass  # ceil((K + 1) / per_pass)
+    # Channel K zeroes nothing (one_hot(K, K) is all zeros): first for S^c, then as padding.
+    zeroed = tf.concat([[channels], tf.range(channels),
+                        tf.fill([passes * per_pass - channels - 1], channels)], 0)
+
+    def scores_without(zeroed_channels):  # (per_pass,) -> S^c (per_pass, N), float64
+        keep = 1.0 - tf.one_hot(zeroed_channels, channels)  # (per_pass, K)
+        edited = feature_maps[tf.newaxis] * keep[:, tf.newaxis, tf.newaxis, tf.newaxis, :]
+        scores = class_score_from_layer(tf.reshape(edited, tf.concat([[-1], shape[1:]], 0)))
+        return tf.reshape(scores, (-1, count))
+
+    scores = tf.map_fn(scores_without, tf.reshape(zeroed, (passes, per_pass)),
+                       fn_output_signature=tf.TensorSpec((None, None), tf.float64),
+                       parallel_iterations=1)
+    scores = tf.transpose(tf.reshape(scores, (-1, count))[:channels + 1])  # (N, 1 + K)
+    class_score, ablated = scores[:, :1], scores[:, 1:]
+    weights = tf.math.divide_no_nan(class_score - ablated, tf.abs(class_score))  # (N, K)
+    return tf.nn.relu(weighted_sum(feature_maps, tf.cast(weights, tf.float32)))
 
 
 # ----------------------------------------------------------------------------
@@ -336,7 +444,7 @@ def default_batch_size(input_shape, gradients) -> int:
     return int(max(1, min(1024, budget // values)))
 
 
-def _class_scores(head, captured):
+def _class_scores(head, captured, dtype=tf.float32):
     """Class scores S (N, classes) and the Dense kernel as (K, classes), or None.
 
     With a Dense head the scores are computed from its input, x @ kernel + bias,
@@ -345,12 +453,12 @@ def _class_scores(head, captured):
     """
     dense = head.dense.layer if head.dense is not None else None
     if dense is not None:
-        kernel = tf.cast(dense.kernel, tf.float32)
-        scores = tf.matmul(tf.cast(captured["dense_input"], tf.float32), kernel)
+        kernel = tf.cast(dense.kernel, dtype)
+        scores = tf.matmul(tf.cast(captured["dense_input"], dtype), kernel)
         if dense.use_bias:
-            scores = scores + tf.cast(dense.bias, tf.float32)
+            scores = scores + tf.cast(dense.bias, dtype)
     else:
-        raw = tf.cast(captured["scores"], tf.float32)
+        raw = tf.cast(captured["scores"], dtype)
         scores, kernel = tf.reshape(raw, (tf.shape(raw)[0], -1)), None
     if head.binary_sigmoid:
         scores = tf.concat([-scores, scores], axis=-1)
@@ -358,11 +466,18 @@ def _class_scores(head, captured):
     return scores, kernel
 
 
-def _forward(anatomy, images, target_index=None, tape=None, rewriter=None):
+def _forward(anatomy, images, target_index=None, tape=None, rewriter=None, earlier=None,
+             resume=None):
     """Run the model once: (feature maps at ``target_index`` or None, scores, kernel).
 
     The feature maps are watched by ``tape`` as soon as they exist, so one
     backward pass gives dS/dA; ``rewriter`` swaps ReLUs for modified ones.
+    ``earlier`` (a dict) receives the outputs of every call before
+    ``target_index``. Given ``resume``, feature maps (copies * N, h, w, K),
+    the model runs only from ``target_index`` on, reading ``earlier`` instead
+    of recomputing it (``graph.walk_from``); scores are then (copies * N, classes)
+    and float64, for Ablation-CAM subtracts them: with float32 scores near 300,
+    S^c - S^c_k would keep only about three digits.
     """
     head = anatomy.head
     captured = {}
@@ -379,10 +494,15 @@ def _forward(anatomy, images, target_index=None, tape=None, rewriter=None):
             captured["dense_input"] = graph.tensors_in(args)[0]
         if head.dense is None and index == head.scores.index:
             captured["scores"] = outputs
+        if earlier is not None and index < target_index:
+            earlier[index] = outputs
         return replaced
 
-    graph.walk(anatomy.model, images, on_call)
-    scores, kernel = _class_scores(head, captured)
+    if resume is None:
+        graph.walk(anatomy.model, images, on_call)
+    else:
+        graph.walk_from(anatomy.model, images, target_index, resume, earlier, on_call)
+    scores, kernel = _class_scores(head, captured, tf.float32 if resume is None else tf.float64)
     return captured.get("feature_maps"), scores, kernel
 
 
@@ -426,13 +546,16 @@ def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
     height, width = anatomy.input_shape[:2]
 
     def run(images, classes, rewriter):
+        earlier = {}  # outputs of the calls before the layer, for class_score_from_layer
         if chosen.gradients:
             with tf.GradientTape() as tape:
-                feature_maps, scores, kernel = _forward(anatomy, images, target.index, tape, rewriter)
+                feature_maps, scores, kernel = _forward(anatomy, images, target.index, tape, rewriter,
+                                                        earlier)
                 chosen_class, class_score = _pick(classes, scores)
             gradients = tf.cast(tape.gradient(class_score, feature_maps), tf.float32)
         else:
-            feature_maps, scores, kernel = _forward(anatomy, images, target.index, None, rewriter)
+            feature_maps, scores, kernel = _forward(anatomy, images, target.index, None, rewriter,
+                                                    earlier)
             chosen_class, class_score = _pick(classes, scores)
             gradients = None
 
@@ -440,12 +563,19 @@ def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
             _, masked_scores, _ = _forward(anatomy, masked_images)
             return tf.gather(masked_scores, chosen_class, batch_dims=1)
 
+        def class_score_from_layer(edited):
+            copies = tf.shape(edited)[0] // tf.shape(images)[0]
+            _, edited_scores, _ = _forward(anatomy, images, target.index, earlier=earlier,
+                                           resume=tf.cast(edited, feature_maps.dtype))
+            return tf.gather(edited_scores, tf.tile(chosen_class, [copies]), batch_dims=1)
+
         maps = chosen.compute(
             feature_maps=tf.cast(feature_maps, tf.float32),
             gradients=gradients,
             class_weights=tf.gather(tf.transpose(kernel), chosen_class) if chosen.gap_head else None,
             images=images,
             class_score=class_score_of,
+            class_score_from_layer=class_score_from_layer,
         )
         finite = tf.logical_and(_all_finite(maps, (1, 2)), _all_finite(scores, -1))
         if interpolation is not None:
@@ -544,7 +674,8 @@ def explain(model, images, method="cam", class_index=None, layer=None,
         images: one image (H, W, C) or a batch (N, H, W, C), float, scaled as
             the model was trained.
         method: a name in ``camlab.METHODS``: "cam", "gradcam",
-            "gradcam_plus_plus", "layercam", "scorecam".
+            "gradcam_plus_plus", "layercam", "scorecam", "hirescam",
+            "xgradcam", "eigencam", "ablationcam".
         class_index: None (each image's predicted class), an int (that class
             for all), or a sequence with one class per image.
         layer: None (the layer feeding GAP, else the last conv layer), a layer
@@ -683,4 +814,53 @@ def scorecam(model, images, class_index=None, layer=None, upsample=True, normali
     Costs K forward passes of the batch. Arguments as in ``explain``.
     """
     return explain(model, images, "scorecam", class_index, layer, upsample, normalize,
+                   batch_size).maps
+
+
+def hirescam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
+             batch_size=None, modifier=None):
+    """HiResCAM (Draelos & Carin 2020) as float32 (N, H, W).
+
+    ReLU(sum_k dS^c/dA^k * A^k): every position weighted by its own gradient,
+    not the gradient's spatial mean. Equals Grad-CAM on a GAP + Dense head.
+    Arguments as in ``explain``.
+    """
+    return explain(model, images, "hirescam", class_index, layer, upsample, normalize,
+                   batch_size, modifier).maps
+
+
+def xgradcam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
+             batch_size=None, modifier=None):
+    """XGrad-CAM (Fu et al. 2020) as float32 (N, H, W).
+
+    Grad-CAM with each channel's weight the gradient averaged where the
+    channel is active: alpha_k = sum_ij A^k_ij dS^c/dA^k_ij / sum_ij A^k_ij.
+    Arguments as in ``explain``.
+    """
+    return explain(model, images, "xgradcam", class_index, layer, upsample, normalize,
+                   batch_size, modifier).maps
+
+
+def eigencam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
+             batch_size=None):
+    """Eigen-CAM (Muhammad & Yeasin 2020) as float32 (N, H, W).
+
+    The first principal component of the layer's feature maps, signed to
+    agree with the layer's total activation. No gradients and no class:
+    ``class_index`` changes only the predictions reported by ``explain``,
+    never the map. Arguments as in ``explain``.
+    """
+    return explain(model, images, "eigencam", class_index, layer, upsample, normalize,
+                   batch_size).maps
+
+
+def ablationcam(model, images, class_index=None, layer=None, upsample=True, normalize=True,
+                batch_size=None):
+    """Ablation-CAM (Desai & Ramaswamy 2020) as float32 (N, H, W).
+
+    Gradient-free: each channel's weight is the fraction of the class score
+    lost when that channel is zeroed. Only the model after ``layer`` runs
+    again, K + 1 times, batched over channels. Arguments as in ``explain``.
+    """
+    return explain(model, images, "ablationcam", class_index, layer, upsample, normalize,
                    batch_size).maps
