@@ -339,7 +339,7 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FASHION_SUBSET = ("fashion_mnist", "fmnist_test_first2000_x.npz",
                   "fmnist_test_first2000_y.npz")
-FASHION_SUBSET_HELD_OUT = 0.25  # of the 2,000 shipped images: 1,500 train, 500 held out
+FASHION_SUBSET_HELD_OUT = 0.25  # a quarter of each class of the 2,000: 1,499 train / 501 held out
 
 
 def read_idx(path) -> np.ndarray:
@@ -397,7 +397,7 @@ def fashion_mnist_subset(held_out=FASHION_SUBSET_HELD_OUT, seed=0, *, why="offli
 
     They are the first 2,000 images of the official test set (188-219 per
     class), split stratified and reproducibly (``seed``) into a training part
-    and a held-out part (``held_out``: its fraction; 0.25 gives 1,500 / 500).
+    and a held-out part (``held_out``: its fraction; 0.25 gives 1,499 / 501).
     ``why`` names the reason in ``source``: "offline" (the download failed:
     fallback) or "fast" (fast mode chose it). Either way ``fallback`` is True:
     this is not the full data set.
@@ -440,8 +440,9 @@ def load_fashion_mnist(fast=None, *, offline=False, url=FASHION_MNIST_URL,
         notice(
             "Fast mode: training on the 2,000 Fashion-MNIST images shipped with camlab",
             "Fast mode (CI=true or CAMLAB_FAST=1) skips the download and uses the first "
-            f"2,000 real test images of Fashion-MNIST, {len(subset.x_train):,} to train "
-            f"and {len(subset.x_test)} held out. Accuracy is lower than on the full "
+            f"2,000 real test images of Fashion-MNIST, about 1,500 to train and 500 held out "
+            f"(a quarter of each class: {len(subset.x_train):,} / {len(subset.x_test)}). "
+            "Accuracy is lower than on the full "
             "70,000. Set CAMLAB_FAST=0 for the full set.",
         )
         return subset
@@ -455,10 +456,10 @@ def load_fashion_mnist(fast=None, *, offline=False, url=FASHION_MNIST_URL,
             notice(
                 "Fashion-MNIST could not be downloaded: using an offline stand-in",
                 f"{error}\nUsing the first 2,000 real Fashion-MNIST test images shipped "
-                f"with camlab instead ({len(subset.x_train):,} to train, "
-                f"{len(subset.x_test)} held out). They are real, but far fewer than the "
-                "70,000 of Fashion-MNIST: accuracy will be lower. Run online to get the "
-                "real thing.",
+                f"with camlab instead (about 1,500 to train and 500 held out: "
+                f"{len(subset.x_train):,} / {len(subset.x_test)}). They are real, but far fewer "
+                "than the 70,000 of Fashion-MNIST: accuracy will be lower. Run online to get "
+                "the real thing.",
             )
             return subset
     if offline:
