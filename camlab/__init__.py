@@ -19,8 +19,9 @@ The public calls, by the notebook that introduces them:
 
 - 05 (judging explanations): ``localization_set``, ``pointing_game``, ``box_iou``,
   ``box_localization``, ``deletion``, ``insertion``, ``average_drop``,
-  ``increase_in_confidence``, ``model_randomization``; baselines and the
-  similarity measures live in ``camlab.metrics``. The methods the peers have:
+  ``increase_in_confidence``, ``model_randomization``, ``check_pointing_game``,
+  ``check_box_iou``, ``check_curve_auc``; baselines and the similarity measures
+  live in ``camlab.metrics``. The methods the peers have:
   ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
 
 Exercises (every notebook): ``progress`` (which of the notebook's exercises pass),
@@ -70,6 +71,9 @@ from camlab.metrics import (
     average_drop,
     box_iou,
     box_localization,
+    check_box_iou,
+    check_curve_auc,
+    check_pointing_game,
     deletion,
     increase_in_confidence,
     insertion,

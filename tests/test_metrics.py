@@ -301,3 +301,43 @@ def test_baseline_maps():
     edges = metrics.edge_maps(images)
     assert edges.max() == 1.0
     assert set(np.flatnonzero(edges[0].max(axis=0))) == {3, 4}
+
+
+# -- the exercises' checks ----------------------------------------------------------------
+
+def test_exercise_checks_pass_the_reference_and_name_known_mistakes(capsys):
+    def pointing_hit(heatmap, mask):
+        row, column = np.unravel_index(heatmap.argmax(), heatmap.shape)
+        return heatmap.max() > heatmap.min() and bool(mask[row, column])
+
+    def forgets_flat(heatmap, mask):
+        row, column = np.unravel_index(heatmap.argmax(), heatmap.shape)
+        return bool(mask[row, column])
+
+    assert camlab.check_pointing_game(pointing_hit)
+    assert not camlab.check_pointing_game(forgets_flat)
+    assert "flat map" in capsys.readouterr().out
+    assert not camlab.check_pointing_game(lambda heatmap, mask: None)
+    assert "None" in capsys.readouterr().out
+
+    def my_box_iou(a, b):
+        wide = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
+        tall = max(0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+        area = lambda box: (box[2] - box[0] + 1) * (box[3] - box[1] + 1)  # noqa: E731
+        return wide * tall / (area(a) + area(b) - wide * tall)
+
+    def exclusive(a, b):
+        wide = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+        tall = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - wide * tall
+        return wide * tall / union if union else 0.0
+
+    assert camlab.check_box_iou(my_box_iou)
+    assert not camlab.check_box_iou(exclusive)
+    assert "inclusive" in capsys.readouterr().out
+
+    assert camlab.check_curve_auc(lambda curve: np.trapezoid(curve, dx=1 / (len(curve) - 1)))
+    assert not camlab.check_curve_auc(np.trapezoid)
+    assert "dx = 1 / steps" in capsys.readouterr().out
+    assert not camlab.check_curve_auc(np.mean)
+    assert "count half" in capsys.readouterr().out
