@@ -140,4 +140,5 @@ __all__ = [
     "LocalizationSet", "localization_set", "average_drop", "box_iou", "box_localization",
     "deletion", "increase_in_confidence", "insertion", "model_randomization", "pointing_game",
     "hirescam", "xgradcam", "eigencam", "ablationcam",
+    "check_box_iou", "check_curve_auc", "check_pointing_game",
 ]
