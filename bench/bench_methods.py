@@ -24,7 +24,9 @@ import keras  # noqa: E402
 import camlab  # noqa: E402
 from camlab.methods import default_batch_size  # noqa: E402
 
-TARGETS = {"cam": 1.3, "gradcam": 1.5, "gradcam_plus_plus": 2.0}
+TARGETS = {"cam": 1.3, "gradcam": 1.5, "gradcam_plus_plus": 2.0,
+           "hirescam": 1.5, "xgradcam": 1.5}  # one forward and one backward pass, as Grad-CAM
+SLOW = ("scorecam", "ablationcam")  # timed once: K passes of the model, or of its end
 
 
 def median_time(function, repeats):
@@ -72,12 +74,19 @@ def main():
           f"| batch {batch} | median of {args.repeats} | keras {keras.__version__}")
     reference = median_time(predict, args.repeats)
     print(f"{'model.predict':<24}{reference:8.3f} s   1.00x")
+    ratios = {}
     for name, run in runs.items():
-        repeats = 1 if name == "scorecam" else args.repeats
+        repeats = 1 if name in SLOW else args.repeats
         seconds = median_time(run, repeats)
+        ratios[name] = seconds / reference
         target = TARGETS.get(name)
         verdict = f"   target <= {target}x: {'ok' if seconds / reference <= target else 'MISSED'}" if target else ""
         print(f"{'camlab ' + name:<24}{seconds:8.3f} s {seconds / reference:6.2f}x{verdict}")
+    channels = model.get_layer("last_conv").output.shape[-1]
+    print(f"gradient-free methods against predict, K = {channels} channels: "
+          + ", ".join(f"{name} {ratios[name]:.1f}x" for name in SLOW if name in ratios)
+          + f" (Ablation-CAM runs only the layers after last_conv, on K + 1 copies; "
+          f"Score-CAM runs the whole model K times)")
     sample = 200
     seconds = median_time(lambda: seed_loop(model, images[:sample]), 1) * count / sample
     print(f"{'seed-002 per-image loop':<24}{seconds:8.1f} s {seconds / reference:6.0f}x"
