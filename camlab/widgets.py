@@ -135,6 +135,10 @@ def _check_labels(labels, count, num_classes):
 def _check_class_names(class_names, num_classes):
     if class_names is None:
         return tuple(str(c) for c in range(num_classes))
+    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
+        raise InputError(
+            f"class_names must be a sequence of names, one per class; got {class_names!r}."
+        )
     names = tuple(str(n) for n in class_names)
     if len(names) != num_classes:
         raise InputError(
@@ -359,7 +363,7 @@ class Explorer(ipywidgets.VBox):
         """A line saying that the map is flat, or that the method shown before gives
         this same map, and why; or ""."""
         if heat.max() <= 0:
-            return (f"<small>&#9432; This map is zero everywhere: "
+            return (f"<small>Note: This map is zero everywhere: "
                     f"{html.escape(METHODS[method].title)} finds no positive evidence for "
                     f"<i>{html.escape(self.class_names[class_index])}</i> in this image.</small>")
         other = self._compared
@@ -373,7 +377,7 @@ class Explorer(ipywidgets.VBox):
         why = SAME_MAP_REASONS.get(frozenset((method, other)),
                                    "The two methods weigh the feature maps alike on this model "
                                    "and image; they differ on others.")
-        return (f"<small>&#9432; <b>{html.escape(METHODS[method].title)}</b> gives the same map "
+        return (f"<small>Note: <b>{html.escape(METHODS[method].title)}</b> gives the same map "
                 f"as <b>{html.escape(METHODS[other].title)}</b> here. {html.escape(why)}</small>")
 
     def _write_captions(self, index, class_index, method, heat, alpha):
