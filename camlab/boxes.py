@@ -218,8 +218,9 @@ def show_boxes(images, maps, threshold=THRESHOLD, titles=None, columns=5, cmap="
     them first). Returns the boxes (a list, as ``boxes_from_maps``) and shows
     one Matplotlib figure.
     """
-    images, maps = np.asarray(images), np.asarray(maps, dtype="float32")
-    if len(images) != len(maps) or maps.shape[1:] != images.shape[1:3]:
+    images = np.asarray(images)
+    maps = as_maps(maps, single=False, finite=False)[0]
+    if images.ndim < 3 or len(images) != len(maps) or maps.shape[1:] != images.shape[1:3]:
         raise InputError(f"images {images.shape} and maps {maps.shape} must pair up: one map "
                          "(H, W) per image (H, W[, C]); upsample the maps first.")
     boxes = boxes_from_maps(maps, threshold)
@@ -245,7 +246,7 @@ def box_slider(image, heatmap, threshold=THRESHOLD, cmap="jet", alpha=0.5):
     """
     import ipywidgets
 
-    heatmap = np.asarray(heatmap, dtype="float32")
+    heatmap = as_maps(heatmap, "heatmap")[0][0].astype("float32")
     picture = display_image(image)
     if heatmap.shape != picture.shape[:2]:
         raise InputError(f"heatmap {heatmap.shape} must have the image's size {picture.shape[:2]}.")

@@ -45,7 +45,7 @@ def gradient_image(gradients) -> np.ndarray:
     one channel comes back as (H, W), three as (H, W, 3). Batches (N, H, W, C)
     are scaled image by image.
     """
-    array = np.asarray(gradients, dtype="float32")
+    array = _numeric(gradients, "gradients")
     if array.ndim not in (3, 4):
         raise InputError(f"gradients must be (H, W, C) or (N, H, W, C); got {array.shape}.")
     axes = tuple(range(array.ndim - 3, array.ndim))
@@ -53,6 +53,14 @@ def gradient_image(gradients) -> np.ndarray:
     spread = centred.std(axis=axes, keepdims=True)
     scaled = np.clip(0.5 + 0.15 * centred / np.where(spread > 0, spread, 1.0), 0.0, 1.0)
     return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
+
+
+def _numeric(values, name) -> np.ndarray:
+    """``values`` as a float32 array, or an ``InputError`` saying they are not numbers."""
+    try:
+        return np.asarray(values, dtype="float32")
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a numeric array; got {type(values).__name__}.") from None
 
 
 def colorize(heatmap, cmap="jet") -> np.ndarray:
@@ -121,6 +129,8 @@ def image_grid(count, columns=5, cell=(2.4, 2.6)):
     the cells left over in the last row are hidden. ``cell`` is one cell's
     (width, height) in inches.
     """
+    if count < 1:
+        raise InputError("There is nothing to draw: pass at least one image.")
     columns = max(1, min(columns, count))
     rows = -(-count // columns)
     figure, grid = plt.subplots(rows, columns, figsize=(cell[0] * columns, cell[1] * rows),
@@ -186,7 +196,7 @@ def show_explanation(image, heatmap, title=None, cmap="jet", alpha=0.5):
 
     As seed 001 shows them. image: (H, W[, C]); heatmap: (h, w).
     """
-    heatmap = np.asarray(heatmap, dtype="float32")
+    heatmap = as_maps(heatmap, "heatmap", finite=False)[0][0]
     picture = display_image(image)
     figure, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     axes[0].imshow(picture)
@@ -213,6 +223,8 @@ def show_comparison(images, maps_by_name, titles=None, cmap="jet", alpha=0.5):
     with ``gradient_image`` (guided backpropagation).
     """
     images = np.asarray(images)
+    if images.ndim == 0 or len(images) == 0:
+        raise InputError("show_comparison needs at least one image (N, H, W[, C]).")
     names = list(maps_by_name)
     for name in names:
         if len(maps_by_name[name]) != len(images):

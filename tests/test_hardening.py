@@ -453,6 +453,13 @@ PUBLIC_CALLS = {
     "peak_on_mask masks": lambda v: camlab.peak_on_mask(np.ones((1, 3, 3)), v),
     "draw_box box": lambda v: camlab.draw_box(np.ones((4, 4)), v),
     "preprocess": lambda v: camlab.preprocess(v),
+    "gradient_image": lambda v: camlab.gradient_image(v),
+    "show_explanation heatmap": lambda v: camlab.show_explanation(np.ones((4, 4)), v),
+    "show_boxes images": lambda v: camlab.show_boxes(v, np.ones((1, 4, 4))),
+    "show_comparison images": lambda v: camlab.show_comparison(v, {"map": np.ones((1, 4, 4))}),
+    "box_slider heatmap": lambda v: camlab.box_slider(np.ones((4, 4)), v),
+    "explore labels": lambda v: camlab.explore(_model(), X16, v),
+    "explore class_names": lambda v: camlab.explore(_model(), X16, None, v),
 }
 
 
