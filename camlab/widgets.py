@@ -139,10 +139,6 @@ def _check_class_names(class_names, num_classes):
         raise InputError(
             f"class_names must be a sequence of names, one per class; got {class_names!r}."
         )
-    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
-        raise InputError(
-            f"class_names must be a sequence of names, one per class; got {class_names!r}."
-        )
     names = tuple(str(n) for n in class_names)
     if len(names) != num_classes:
         raise InputError(
