@@ -454,9 +454,13 @@ def _class_scores(head, captured, dtype=tf.float32):
     dense = head.dense.layer if head.dense is not None else None
     if dense is not None:
         kernel = tf.cast(dense.kernel, dtype)
-        scores = tf.matmul(tf.cast(captured["dense_input"], dtype), kernel)
-        if dense.use_bias:
-            scores = scores + tf.cast(dense.bias, dtype)
+        inputs = tf.cast(captured["dense_input"], dtype)
+        if dense.use_bias:  # the bias as one more kernel row: a fused matmul + bias
+            # add in float64 makes oneDNN log "Not handling type DT_DOUBLE" on stderr
+            inputs = tf.concat([inputs, tf.ones_like(inputs[:, :1])], axis=-1)
+            scores = tf.matmul(inputs, tf.concat([kernel, tf.cast(dense.bias, dtype)[tf.newaxis]], 0))
+        else:
+            scores = tf.matmul(inputs, kernel)
     else:
         raw = tf.cast(captured["scores"], dtype)
         scores, kernel = tf.reshape(raw, (tf.shape(raw)[0], -1)), None
