@@ -11,6 +11,11 @@ target is a median under 50 ms; it is printed next to the time of one
 single-image ``camlab.cam`` call measured in the same run (FIELD_NOTES: compare
 within one run, absolute times vary by 2x on shared machines).
 
+This is the kernel's side. What a learner waits for in JupyterLab, key press
+to new picture in the page, is timed in a real browser by
+``tests/test_browser.py`` (``pytest -s`` prints it beside the kernel's redraw
+time of the same moves; goal <= 30 ms median on 2 cores).
+
     python bench/bench_widget.py
 """
 

@@ -389,7 +389,9 @@ class Explorer(ipywidgets.VBox):
                           probability=float(probabilities[class_index]), predicted=predicted,
                           label=label, method=method, map=heat, opacity=alpha)
         title = METHODS[method].title
-        self._titles["image"].value = f"<b>image {index}</b> (0-{len(self.images) - 1})"
+        # the slider and the number box show the index (0 .. N-1): the title does not change,
+        # so an image move sends one message less to the page
+        self._titles["image"].value = "<b>image</b>"
         self._titles["map"].value = f"<b>{title}</b> of <i>{html.escape(name[class_index])}</i>"
         self._titles["overlay"].value = "<b>overlay</b>"
         # the slider already reads out the class name: only its probability here
