@@ -72,6 +72,19 @@ def region(text, begin, end):
     return found
 
 
+def outside_regions(text):
+    """The text of a cell without its solution and hidden-test regions (markers included)."""
+    kept, inside = [], False
+    for line in text.split("\n"):
+        if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def run_cell(text, namespace):
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
@@ -172,13 +185,17 @@ def test_no_solution_line_reaches_the_student_edition(name):
     for marker in builder.MARKERS:
         assert marker not in student
     stub = {line.strip() for line in builder.CODE_STUB.split("\n")}
-    solutions, hidden_tests = [], []
+    solutions, hidden_tests, public = [], [], []
     for instructor_cell in notebook(SOURCE, name)["cells"]:
         text = source(instructor_cell)
         solutions += region(text, "BEGIN SOLUTION", "END SOLUTION")
         hidden_tests.append("\n".join(region(text, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")))
-    # every line of every solution (its text, whatever the markers say) ...
-    solutions = [line.strip() for line in solutions if line.strip() and line.strip() not in stub]
+        public.append(outside_regions(text))
+    public = "\n".join(public)
+    # every line of every solution (its text, whatever the markers say), unless the lesson
+    # itself shows that line outside the solutions (such as "return False" in a statement) ...
+    solutions = [line.strip() for line in solutions
+                 if line.strip() and line.strip() not in stub and line.strip() not in public]
     assert solutions or name not in COURSE
     leaked = [line for line in solutions if line in student]
     assert not leaked, leaked
