@@ -213,16 +213,23 @@ def eigencam_map(feature_maps, **_):
     the first right-singular vector of that table centred over positions (a
     principal component proper, as pytorch-grad-cam does; the uncentred
     table's v_1 mostly follows the mean activation). The map is each
-    position's projection on v_1. A singular vector's sign is arbitrary, so
-    it is fixed: the map's covariance with sum_k A^k (where the layer is
-    active) is made >= 0, which is the same as making v_1's entries sum to
-    >= 0. No class enters: every class gets the same map.
+    position's projection on v_1, found as the top eigenvector of the
+    smaller Gram matrix (P x P or K x K, P = h * w), faster than an SVD.
+    A singular vector's sign is arbitrary, so it is fixed: the map's
+    covariance with sum_k A^k (where the layer is active) is made >= 0,
+    which is the same as making v_1's entries sum to >= 0. No class enters:
+    every class gets the same map.
     """
     shape = tf.shape(feature_maps)
-    table = tf.reshape(feature_maps, (shape[0], -1, shape[3]))  # (N, h * w, K)
+    table = tf.reshape(feature_maps, (shape[0], -1, shape[3]))  # (N, P = h * w, K)
     centred = table - tf.reduce_mean(table, axis=1, keepdims=True)
-    _, _, right = tf.linalg.svd(centred)  # (N, K, min(h * w, K))
-    projection = tf.einsum("npk,nk->np", centred, right[:, :, 0])  # mean 0 over p
+    positions, channels = feature_maps.shape[1] * feature_maps.shape[2], feature_maps.shape[3]
+    if positions <= channels:  # X v_1 = s_1 u_1: the top eigenvector of X X^T (P x P) ...
+        values, vectors = tf.linalg.eigh(tf.matmul(centred, centred, transpose_b=True))
+        projection = vectors[:, :, -1] * tf.sqrt(tf.maximum(values[:, -1:], 0.0))
+    else:  # ... or v_1, the top eigenvector of X^T X (K x K), whichever is smaller
+        _, vectors = tf.linalg.eigh(tf.matmul(centred, centred, transpose_a=True))
+        projection = tf.einsum("npk,nk->np", centred, vectors[:, :, -1])  # mean 0 over p
     agreement = tf.reduce_sum(projection * tf.reduce_sum(table, axis=-1), axis=1, keepdims=True)
     projection = tf.where(agreement < 0.0, -projection, projection)
     return tf.nn.relu(tf.reshape(projection, shape[:3]))
@@ -458,7 +465,8 @@ def _class_scores(head, captured, dtype=tf.float32):
         if dense.use_bias:  # the bias as one more kernel row: a fused matmul + bias
             # add in float64 makes oneDNN log "Not handling type DT_DOUBLE" on stderr
             inputs = tf.concat([inputs, tf.ones_like(inputs[:, :1])], axis=-1)
-            scores = tf.matmul(inputs, tf.concat([kernel, tf.cast(dense.bias, dtype)[tf.newaxis]], 0))
+            bias = tf.cast(dense.bias, dtype)[tf.newaxis]
+            scores = tf.matmul(inputs, tf.concat([kernel, bias], axis=0))
         else:
             scores = tf.matmul(inputs, kernel)
     else:
@@ -553,8 +561,8 @@ def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
         earlier = {}  # outputs of the calls before the layer, for class_score_from_layer
         if chosen.gradients:
             with tf.GradientTape() as tape:
-                feature_maps, scores, kernel = _forward(anatomy, images, target.index, tape, rewriter,
-                                                        earlier)
+                feature_maps, scores, kernel = _forward(
+                    anatomy, images, target.index, tape, rewriter, earlier)
                 chosen_class, class_score = _pick(classes, scores)
             gradients = tf.cast(tape.gradient(class_score, feature_maps), tf.float32)
         else:

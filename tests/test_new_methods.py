@@ -153,9 +153,23 @@ def test_eigencam_sign_points_at_the_active_blob_whatever_the_svd_sign():
             assert np.unravel_index(image_map.argmax(), image_map.shape) == tuple(centre)
 
 
+@pytest.mark.parametrize("shape", [(4, 2, 3, 16), (4, 5, 5, 3), (2, 4, 4, 16)])
+def test_eigencam_by_hand_with_fewer_and_more_positions_than_channels(shape):
+    """P = h w <= K takes the P x P Gram matrix, P > K the K x K one: both are the SVD's."""
+    rng = np.random.default_rng(sum(shape))
+    n, h, w, k = shape
+    low_rank = rng.random((n, h, w, 1)) * rng.normal(size=(n, 1, 1, k)) * 3.0
+    feature_maps = np.maximum(low_rank + rng.random(shape), 0.0).astype("float32")
+    got = methods.eigencam_map(tf.constant(feature_maps)).numpy()
+    expected = eigencam_by_hand(feature_maps)
+    assert expected.max() > 0
+    np.testing.assert_allclose(got, expected, atol=1e-4 * expected.max())
+
+
 def test_eigencam_of_flat_feature_maps_is_zero_not_nan():
-    constant = tf.ones((2, 4, 4, 3))
-    np.testing.assert_array_equal(methods.eigencam_map(constant).numpy(), 0.0)
+    for shape in ((2, 4, 4, 3), (2, 2, 2, 8)):
+        constant = tf.ones(shape)
+        np.testing.assert_array_equal(methods.eigencam_map(constant).numpy(), 0.0)
 
 
 def ablation_by_hand(feature_maps, score_of):
