@@ -277,8 +277,10 @@ class Page:
                 const panel = window.jupyterapp.shell.currentWidget;
                 const kernel = panel.sessionContext.session.kernel;
                 const cells = panel.content.widgets.filter(c => c.model.type === "code");
-                const errors = cells.some(c => Array.from(c.model.outputs.toJSON()).some(o => o.output_type === "error"));
-                return errors || (kernel.status === "idle" && cells.every(c => c.model.executionCount !== null));
+                const errors = cells.some(
+                    c => Array.from(c.model.outputs.toJSON()).some(o => o.output_type === "error"));
+                const done = cells.every(c => c.model.executionCount !== null);
+                return errors || (kernel.status === "idle" && done);
             }""", timeout=RUN_ALL_SECONDS * 1000, polling=500)
         failed = self.page.evaluate(
             """() => window.jupyterapp.shell.currentWidget.content.widgets
