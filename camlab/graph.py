@@ -95,6 +95,19 @@ def walk(model, images, on_call):
         replaced = on_call(index, path, layer, args, outputs)
         return outputs if replaced is None else replaced
 
+    def call_layer(path, layer, args, kwargs):
+        return finish(path, layer, (args, kwargs), _call(layer, *args, **kwargs))
+
+    return _traverse(model, images, call_layer, finish)
+
+
+def _traverse(model, images, call_layer, finish):
+    """The order of layer calls that ``walk`` and ``walk_from`` share.
+
+    Steps into nested Sequential and functional models; every other layer
+    (or graph operation) goes to ``call_layer(path, layer, args, kwargs)``,
+    and each nested model's output to ``finish(path, model, (x,), y)``.
+    """
     def run(layer, x, path):
         path = f"{path}/{layer.name}" if path else layer.name
         if isinstance(layer, keras.Sequential):
@@ -120,8 +133,7 @@ def walk(model, images, on_call):
                                 f"called with extra arguments {sorted(extra)}."
                             )
                         return run(op, args[0], path)
-                    outputs = _call(op, *args, **kwargs)
-                    return finish(f"{path}/{op.name}", op, (args, kwargs), outputs)
+                    return call_layer(f"{path}/{op.name}", op, args, kwargs)
 
                 return call
 
@@ -129,7 +141,7 @@ def walk(model, images, on_call):
             if isinstance(y, (list, tuple)):
                 y = y[0]
             return finish(path, layer, (x,), y)
-        return finish(path, layer, (x,), _call(layer, x))
+        return call_layer(path, layer, (x,), {})
 
     return run(model, images, "")
 
@@ -612,26 +624,4 @@ def walk_from(model, images, start, feature_maps, earlier, on_call):
         args, kwargs = tf.nest.map_structure(tile, (args, kwargs))
         return finish(path, layer, (args, kwargs), _call(layer, *args, **kwargs))
 
-    def run(layer, x, path):
-        path = f"{path}/{layer.name}" if path else layer.name
-        if isinstance(layer, keras.Sequential):
-            y = x
-            for inner in layer.layers:
-                y = run(inner, y, path)
-            return finish(path, layer, (x,), y)
-        if _is_graph_model(layer):
-            def operation_fn(op):
-                def call(*args, **kwargs):
-                    if _is_graph_model(op):
-                        return run(op, args[0], path)
-                    return call_layer(f"{path}/{op.name}", op, args, kwargs)
-
-                return call
-
-            y = layer._run_through_graph([x], operation_fn=operation_fn)
-            if isinstance(y, (list, tuple)):
-                y = y[0]
-            return finish(path, layer, (x,), y)
-        return call_layer(path, layer, (x,), {})
-
-    return run(model, images, "")
+    return _traverse(model, images, call_layer, finish)
