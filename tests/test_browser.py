@@ -45,6 +45,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = "02_cam_fashion_mnist.ipynb"  # the cheapest notebook with the explorer
 BOX_NOTEBOOK = "03_cam_cats_vs_dogs.ipynb"  # the box-threshold slider (camlab.box_slider)
+STUDENT_NOTEBOOK = "student_" + NOTEBOOK  # the student edition of the same notebook (student/)
 CHROMIUM = os.environ.get("CAMLAB_CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = pathlib.Path(os.environ.get("CAMLAB_ARTEFACTS", ROOT / "tests" / "artefacts"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -83,6 +84,8 @@ class Lab:
         self.url = f"http://127.0.0.1:{self.port}"
         for name in (NOTEBOOK, BOX_NOTEBOOK):  # copies: the saved outputs stay out of the repository
             shutil.copy(ROOT / "notebooks" / name, folder / name)
+        if (ROOT / "student" / NOTEBOOK).exists():
+            shutil.copy(ROOT / "student" / NOTEBOOK, folder / STUDENT_NOTEBOOK)
         write_settings(folder / "settings")
         env = dict(os.environ, CAMLAB_FAST="1", JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
                    JUPYTERLAB_SETTINGS_DIR=str(folder / "settings"),
@@ -298,7 +301,7 @@ class Page:
         return self.page.evaluate(PAGE_VIEW, list(PANELS))
 
     def shot(self, name, element=None):
-        path = ARTEFACTS / f"{self.notebook[:2]}_{len(self.shots):02d}_{name}.png"
+        path = ARTEFACTS / f"{self.notebook.split('_cam')[0]}_{len(self.shots):02d}_{name}.png"
         (element or self.explorer()).screenshot(path=str(path))
         self.shots.append(path)
 
@@ -460,6 +463,36 @@ def test_the_box_threshold_slider_in_jupyterlab(lab, browser):
     assert "threshold 0.40 of the maximum" in text.text_content()
     assert figure.get_attribute("src") != before
     page.shot("box_slider_after", widget)
+    assert not page.errors, f"errors in the browser console: {page.errors}"
+    context.close()
+    lab.shut_down_kernels()
+
+
+def test_the_student_edition_runs_and_its_explorer_responds(lab, browser):
+    """The student edition of notebook 02 (exercises unsolved) runs through "Run All Cells",
+    and its explorer answers a key press with the kernel's pictures."""
+    if not (lab.folder / STUDENT_NOTEBOOK).exists():
+        pytest.skip(f"no student/{NOTEBOOK}: build the student edition first")
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = Page(context.new_page(), lab, STUDENT_NOTEBOOK)
+    page.open()
+    page.run_all()
+    client = lab.kernel_client()
+    try:
+        explorer = page.explorer()
+        page.page.wait_for_timeout(500)
+        before = page.pictures()
+        kernel = kernel_json(client, KERNEL_VIEW)
+        assert before == {k: kernel[k] for k in PANELS}
+        page.shot("image_slider_before")
+        handle(explorer, "image").press("ArrowRight")
+        after = wait_for_change(page, before, "overlay")
+        moved = kernel_json(client, KERNEL_VIEW)
+        assert after == {k: moved[k] for k in PANELS} and moved["index"] == kernel["index"] + 1
+        page.shot("image_slider_after")
+    finally:
+        client.stop_channels()
     assert not page.errors, f"errors in the browser console: {page.errors}"
     context.close()
     lab.shut_down_kernels()
