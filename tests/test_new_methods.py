@@ -15,7 +15,7 @@ RAW = dict(normalize=False, upsample=False)
 NEW = ["hirescam", "xgradcam", "eigencam", "ablationcam"]
 
 
-def flatten_head_model(seed=0, dead_channel=True):
+def flatten_head_model(seed=0):
     """Conv(4, relu) -> Flatten -> Dense(3): S^c = flat(A) . W[:, c] + b, so dS^c/dA is the
     Dense column reshaped to (h, w, K), different at every position. Channel 3 is dead
     (zero kernel, negative bias): its maps sum to 0."""
@@ -26,11 +26,10 @@ def flatten_head_model(seed=0, dead_channel=True):
         keras.layers.Dense(3, activation="softmax", name="head"),
     ], name="flatten_head")
     _randomize(model, seed)
-    if dead_channel:
-        conv = model.get_layer("conv")
-        kernel, bias = conv.get_weights()
-        kernel[..., 3], bias[3] = 0.0, -1.0
-        conv.set_weights([kernel, bias])
+    conv = model.get_layer("conv")
+    kernel, bias = conv.get_weights()
+    kernel[..., 3], bias[3] = 0.0, -1.0
+    conv.set_weights([kernel, bias])
     return model
 
 
