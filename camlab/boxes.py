@@ -252,7 +252,8 @@ def box_slider(image, heatmap, threshold=THRESHOLD, cmap="jet", alpha=0.5):
         raise InputError(f"heatmap {heatmap.shape} must have the image's size {picture.shape[:2]}.")
     slider = ipywidgets.FloatSlider(value=_check_threshold(threshold), min=0.0, max=1.0,
                                     step=0.05, description="threshold", readout_format=".2f",
-                                    continuous_update=False)
+                                    continuous_update=False,
+                                    layout=ipywidgets.Layout(width="520px"))
     text = ipywidgets.Label()
     figure_area = ipywidgets.Output()
 

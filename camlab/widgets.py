@@ -51,7 +51,7 @@ from PIL import Image
 from camlab import graph
 from camlab.errors import CamlabError, ClassIndexError, InputError, ModelError
 from camlab.methods import METHODS, as_image_batch, default_batch_size, explain
-from camlab.viz import display_image, show_explanation
+from camlab.viz import colormap, display_image, show_explanation
 
 PANEL_PIXELS = 196  # the displayed size of the longer side of each picture
 CACHE_BLOCKS = 256  # blocks of maps kept (least recently used go first)
@@ -96,7 +96,7 @@ def method_availability(model, input_shape=None) -> tuple:
 
 def colormap_table(cmap="jet") -> np.ndarray:
     """uint8 (256, 3): the RGB colour of map values 0/255 .. 255/255 in ``cmap``."""
-    return (matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255 + 0.5).astype("uint8")
+    return (colormap(cmap)(np.linspace(0.0, 1.0, 256))[:, :3] * 255 + 0.5).astype("uint8")
 
 
 def png_bytes(pixels, scale=1) -> bytes:
@@ -159,7 +159,7 @@ class Explorer(ipywidgets.VBox):
     """
 
     def __init__(self, model, images, labels=None, class_names=None, *, cmap="jet",
-                 alpha=0.5, layer=None, block_size=None):
+                 alpha=0.5, layer=None, block_size=None, method=None):
         batch = as_image_batch(images, graph.model_input_shape(model))
         anatomy = graph.read_model(model, batch.shape[1:])
         available, unavailable = method_availability(model, batch.shape[1:])
@@ -183,7 +183,7 @@ class Explorer(ipywidgets.VBox):
         self.blocks_computed = 0  # blocks of maps computed (tests, benchmark)
         self._quiet = False
 
-        first = "cam" if "cam" in available else next(iter(available))
+        first = _starting_method(method, available, unavailable)
         wide = dict(layout=ipywidgets.Layout(width=SLIDER_WIDTH),
                     style={"description_width": LABEL_WIDTH})
         last = len(batch) - 1
@@ -496,8 +496,20 @@ class Explorer(ipywidgets.VBox):
         display(still, raw=True)
 
 
+def _starting_method(method, available, unavailable) -> str:
+    """The method shown first: ``method`` if it applies, else CAM, else the first that applies."""
+    if method is None:
+        return "cam" if "cam" in available else next(iter(available))
+    if not isinstance(method, str) or method not in METHODS:
+        raise InputError(f"Unknown method {method!r}; camlab has {sorted(METHODS)}.")
+    if method not in available:
+        raise ModelError(f"{METHODS[method].title} does not apply to this model: "
+                         f"{unavailable.get(method, 'see camlab.explain')}")
+    return method
+
+
 def explore(model, images, labels=None, class_names=None, *, cmap="jet", alpha=0.5,
-            layer=None) -> Explorer:
+            layer=None, method=None) -> Explorer:
     """An interactive explorer of ``model``'s class activation maps on ``images``.
 
     Args:
@@ -507,6 +519,8 @@ def explore(model, images, labels=None, class_names=None, *, cmap="jet", alpha=0
         class_names: optional names, one per class.
         cmap, alpha: the map's colour map and the starting opacity.
         layer: the layer to explain (default as in ``camlab.explain``).
+        method: the method shown first, a name in ``camlab.METHODS`` (default
+            "cam" where it applies); the menu offers every method that applies.
 
     Returns:
         An ``Explorer`` (an ``ipywidgets.VBox``): display it in a notebook.
@@ -514,4 +528,5 @@ def explore(model, images, labels=None, class_names=None, *, cmap="jet", alpha=0
         draws the current view as a Matplotlib figure. Maps are cached: after
         training the model further, open a new explorer.
     """
-    return Explorer(model, images, labels, class_names, cmap=cmap, alpha=alpha, layer=layer)
+    return Explorer(model, images, labels, class_names, cmap=cmap, alpha=alpha, layer=layer,
+                    method=method)

@@ -460,6 +460,8 @@ PUBLIC_CALLS = {
     "box_slider heatmap": lambda v: camlab.box_slider(np.ones((4, 4)), v),
     "explore labels": lambda v: camlab.explore(_model(), X16, v),
     "explore class_names": lambda v: camlab.explore(_model(), X16, None, v),
+    "explore method": lambda v: camlab.explore(_model(), X16, method=v),
+    "explore cmap": lambda v: camlab.explore(_model(), X16, cmap=v),
 }
 
 

@@ -347,3 +347,14 @@ def test_controls_moved_by_the_explorer_reach_the_page_after_the_pictures(explor
     names = [name for name, update in sent if update]
     assert names.index("overlay") < names.index("class")
     assert explorer.controls["class"].value == explorer.shown["predicted"]
+
+
+def test_the_starting_method_is_a_parameter(model, batch, flatten_model, images):
+    explorer = camlab.explore(model, batch, method="gradcam")
+    assert explorer.controls["method"].value == "gradcam"
+    assert explorer.shown["method"] == "gradcam"
+    assert camlab.explore(model, batch).controls["method"].value == "cam"
+    with pytest.raises(camlab.InputError, match="Unknown method"):
+        camlab.explore(model, batch, method="bogus")
+    with pytest.raises(camlab.ModelError, match="CAM does not apply"):
+        camlab.explore(flatten_model, images, method="cam")
