@@ -193,14 +193,20 @@ _PROBABILITIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _probability_function(model, input_shape):
-    """images (B, H, W, C) -> class probabilities (B, classes), as camlab reads the head."""
-    per_model = _PROBABILITIES.setdefault(model, {})
-    if input_shape in per_model:
-        return per_model[input_shape]
-    head = graph.read_model(model, input_shape).head
+    """images (B, H, W, C) -> class probabilities (B, classes), as camlab reads the head.
+
+    Cached per model and input shape with ``graph.cached_per_model``; the
+    function holds the model weakly, so a cached entry never keeps it alive.
+    """
+    return graph.cached_per_model(_PROBABILITIES, model, tuple(input_shape),
+                                  lambda: _read_probabilities(weakref.ref(model), input_shape))
+
+
+def _read_probabilities(model_ref, input_shape):
+    head = graph.read_model(model_ref(), input_shape).head
 
     def probabilities(images):
-        outputs = model(images, training=False)
+        outputs = model_ref()(images, training=False)
         if isinstance(outputs, (list, tuple, dict)):
             raise ModelError("camlab's metrics need a model with one output.")
         outputs = tf.reshape(tf.cast(outputs, tf.float32), (tf.shape(images)[0], -1))
@@ -210,7 +216,6 @@ def _probability_function(model, input_shape):
             return outputs
         return tf.nn.softmax(outputs, axis=-1)  # a linear head: softmax of its scores
 
-    per_model[input_shape] = (head, probabilities)
     return head, probabilities
 
 
@@ -244,11 +249,8 @@ _CURVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _compiled(model, input_shape, key, build):
-    per_model = _CURVES.setdefault(model, {})
-    key = (tuple(input_shape), key)
-    if key not in per_model:
-        per_model[key] = build()
-    return per_model[key]
+    """A compiled function for this model and input shape, cached (bounded, held weakly)."""
+    return graph.cached_per_model(_CURVES, model, (tuple(input_shape), key), build)
 
 
 # ----------------------------------------------------------------------------

@@ -341,3 +341,26 @@ def test_exercise_checks_pass_the_reference_and_name_known_mistakes(capsys):
     assert "dx = 1 / steps" in capsys.readouterr().out
     assert not camlab.check_curve_auc(np.mean)
     assert "count half" in capsys.readouterr().out
+
+
+def test_models_scored_by_the_metrics_are_freed():
+    import gc
+    import weakref
+
+    import keras
+
+    alive = []
+    images = np.random.default_rng(0).random((3, 16, 16, 1)).astype("float32")
+    for seed in range(3):
+        model = keras.Sequential([keras.Input((16, 16, 1)),
+                                  keras.layers.Conv2D(4, 3, activation="relu"),
+                                  keras.layers.GlobalAveragePooling2D(),
+                                  keras.layers.Dense(3, activation="softmax")])
+        maps = camlab.gradcam(model, images)
+        camlab.deletion(model, images, maps, steps=4)
+        camlab.insertion(model, images, maps, steps=4)
+        camlab.average_drop(model, images, maps)
+        alive.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert [ref() for ref in alive] == [None] * 3
