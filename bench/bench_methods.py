@@ -85,8 +85,8 @@ def main():
     channels = model.get_layer("last_conv").output.shape[-1]
     print(f"gradient-free methods against predict, K = {channels} channels: "
           + ", ".join(f"{name} {ratios[name]:.1f}x" for name in SLOW if name in ratios)
-          + f" (Ablation-CAM runs only the layers after last_conv, on K + 1 copies; "
-          f"Score-CAM runs the whole model K times)")
+          + " (Ablation-CAM runs only the layers after last_conv, on K + 1 copies; "
+          "Score-CAM runs the whole model K times)")
     sample = 200
     seconds = median_time(lambda: seed_loop(model, images[:sample]), 1) * count / sample
     print(f"{'seed-002 per-image loop':<24}{seconds:8.1f} s {seconds / reference:6.0f}x"

@@ -44,7 +44,6 @@ import io
 import uuid
 
 import ipywidgets
-import matplotlib
 import numpy as np
 from PIL import Image
 

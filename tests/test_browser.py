@@ -25,8 +25,6 @@ internet, so Debian's Chromium is used):
 Chromium or Playwright the test is skipped and says why.
 """
 
-import base64
-import hashlib
 import json
 import os
 import pathlib

@@ -7,11 +7,9 @@ and a property test that throws random bad arguments at every public function.
 """
 
 import gc
-import http.server
 import socket
 import threading
 import weakref
-import zipfile
 
 import keras
 import numpy as np
