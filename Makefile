@@ -11,9 +11,18 @@ STAMP  := $(VENV)/.camlab-installed
 
 .PHONY: setup lab test colab-check bench clean student
 
-$(STAMP): pyproject.toml
+# The test environment is installed from requirements/test.lock (exact versions, made from
+# pyproject.toml's extras by `make lock`), so that a fresh machine gets what was tested.
+# uv installs it (pip would take minutes longer); `pip install camlab-course` users get the ranges.
+LOCK   := requirements/test.lock
+UV_VERSION ?= 0.13.9
+UV     := $(BIN)/uv
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[tf,offline,lab,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
