@@ -64,6 +64,7 @@ from camlab.errors import (
     DataUnavailableError,
     DownloadError,
     InputError,
+    KerasVersionError,
     ModelError,
 )
 from camlab.localization import LocalizationSet, localization_set
@@ -125,7 +126,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METHODS", "CamlabError", "ClassIndexError", "DataUnavailableError", "Dataset",
-    "DownloadError", "ExpectationMissed", "Explanation", "InputError", "ModelError", "Photos", "box_from_map",
+    "DownloadError", "ExpectationMissed", "Explanation", "InputError", "KerasVersionError", "ModelError", "Photos", "box_from_map",
     "box_slider", "boxes_from_maps", "cam", "check_box_from_map", "check_cam",
     "check_class_cam", "check_gradcam_plus_plus_weights", "check_gradcam_weights",
     "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "expect", "explain", "explore",

@@ -28,3 +28,7 @@ class DownloadError(CamlabError, OSError):
 
 class DataUnavailableError(DownloadError):
     """A download cannot be reached (no network); loaders fall back on this."""
+
+
+class KerasVersionError(ModelError):
+    """This Keras lacks a piece of its inside that camlab reads (a newer, untested release)."""

@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from camlab.errors import ModelError
+from camlab.errors import KerasVersionError, ModelError
+
+# The Keras releases camlab is tested with (the oldest, Colab's and the newest leg of
+# `make matrix`; the README lists each leg). Keep in step with pyproject.toml's keras range.
+TESTED_KERAS = ("3.3.3", "3.15.1")
 
 CONV_LAYERS = (
     keras.layers.Conv2D,
@@ -48,9 +53,53 @@ def _is_graph_model(layer) -> bool:
     """A Sequential or functional model: one whose layers camlab can walk."""
     if isinstance(layer, keras.Sequential):
         return True
-    # Functional models (keras.Model(inputs, outputs), keras.applications)
-    # carry their graph; subclassed models do not and stay opaque.
-    return isinstance(layer, keras.Model) and hasattr(layer, "_run_through_graph")
+    # Functional models (keras.Model(inputs, outputs), keras.applications) are
+    # keras.Function graphs; subclassed models are not and stay opaque.
+    return isinstance(layer, keras.Model) and isinstance(layer, keras.Function)
+
+
+# camlab reads a functional model's graph through one private Keras method,
+# keras.Function._run_through_graph(inputs, operation_fn=...): the only way to call
+# each of its layers in turn without building sub-models (which breaks on nested
+# models, see the module docstring). If a Keras release renames it, camlab must say
+# so, not mistake every functional model for a subclassed one.
+_GRAPH_RUNNER = "_run_through_graph"
+
+
+def check_keras_seam() -> None:
+    """Refuse, naming the tested Keras versions, a Keras whose inside camlab cannot read."""
+    runner = getattr(keras.Function, _GRAPH_RUNNER, None)
+    try:
+        takes_operation_fn = runner is not None and "operation_fn" in inspect.signature(runner).parameters
+    except (TypeError, ValueError):
+        takes_operation_fn = False
+    if not takes_operation_fn:
+        raise KerasVersionError(
+            f"This Keras ({keras.__version__}) has no keras.Function.{_GRAPH_RUNNER}"
+            "(inputs, operation_fn=...), which camlab uses to run a functional model "
+            f"layer by layer. camlab is tested with Keras {TESTED_KERAS[0]} to "
+            f"{TESTED_KERAS[1]}: pip install 'keras>={TESTED_KERAS[0]},<={TESTED_KERAS[1]}', "
+            "then restart the kernel."
+        )
+
+
+def takes_training(layer) -> bool:
+    """Whether ``layer.call`` takes a ``training`` argument.
+
+    Keras records this as ``layer._call_has_training_arg`` (private); where a
+    release lacks it, camlab reads ``call``'s signature as Keras itself does, so
+    that ``training=False`` is never silently dropped.
+    """
+    flag = getattr(layer, "_call_has_training_arg", None)
+    if isinstance(flag, bool):
+        return flag
+    parameters = getattr(layer, "call_signature_parameters", None)
+    if parameters is None:
+        try:
+            parameters = inspect.signature(layer.call).parameters
+        except (TypeError, ValueError):
+            return False
+    return "training" in parameters
 
 
 def tensors_in(structure) -> list:
@@ -66,7 +115,7 @@ def _call(layer, *args, **kwargs):
     ``RandomRotation``: augmentation inside the model, as in TensorFlow's
     transfer-learning tutorial), so it is always given explicitly.
     """
-    if getattr(layer, "_call_has_training_arg", False):
+    if takes_training(layer):
         kwargs["training"] = False
     return layer(*args, **kwargs)
 
@@ -266,7 +315,6 @@ class Anatomy:
             for tensor_id in call.outputs:
                 # Nested models re-emit their last layer's tensor: keep the leaf.
                 self._producer.setdefault(tensor_id, call)
-        self._refuse_channels_first()
         self.head = self._read_head()
 
     @property
@@ -275,17 +323,6 @@ class Anatomy:
         if model is None:
             raise ModelError(f"Model {self.model_name!r} no longer exists.")
         return model
-
-    def _refuse_channels_first(self):
-        for call in self.calls:
-            if getattr(call.layer, "data_format", None) == "channels_first":
-                raise ModelError(
-                    f"Layer {call.path!r} uses data_format='channels_first' (images "
-                    "(N, C, H, W)). camlab explains channels_last models, the Keras "
-                    "default, with images (N, H, W, C). Rebuild the model without "
-                    "data_format='channels_first' (or with 'channels_last') and load "
-                    "its weights: the weights are the same."
-                )
 
     # -- layers ---------------------------------------------------------
     def producer(self, tensor_id) -> LayerCall | None:
@@ -489,11 +526,50 @@ def check_model(model) -> None:
             "camlab needs Keras 3 on the TensorFlow backend "
             f"(KERAS_BACKEND=tensorflow); this one runs on {keras.backend.backend()!r}."
         )
+    check_keras_seam()
     if not _is_graph_model(model):
         raise ModelError(
             f"camlab cannot look inside subclassed model {model.name!r}: build it "
             "with keras.Sequential or the functional API (keras.Model(inputs, outputs))."
         )
+    _refuse_channels_first(model)
+
+
+def _layers_inside(model, path=""):
+    """(path, layer) for every layer of ``model``, nested models' layers included."""
+    for layer in model.layers:
+        here = f"{path}/{layer.name}" if path else f"{model.name}/{layer.name}"
+        yield here, layer
+        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+            yield from _layers_inside(layer, here)
+
+
+def _data_format(layer):
+    """A layer's ``data_format`` as configured, without running it."""
+    value = getattr(layer, "data_format", None)
+    if value is None:
+        try:
+            value = layer.get_config().get("data_format")
+        except Exception:  # a custom layer whose get_config needs more than itself
+            value = None
+    return value
+
+
+def _refuse_channels_first(model) -> None:
+    """Refuse a channels_first model from its layers' configuration, before any layer runs.
+
+    TensorFlow's CPU kernels do not run channels_first convolutions at all
+    (``UnimplementedError``), so the check must not need to run one.
+    """
+    for path, layer in _layers_inside(model):
+        if _data_format(layer) == "channels_first":
+            raise ModelError(
+                f"Layer {path!r} uses data_format='channels_first' (images "
+                "(N, C, H, W)). camlab explains channels_last models, the Keras "
+                "default, with images (N, H, W, C). Rebuild the model without "
+                "data_format='channels_first' (or with 'channels_last') and load "
+                "its weights: the weights are the same."
+            )
 
 
 def model_input_shape(model) -> tuple:

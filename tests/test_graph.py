@@ -1,0 +1,130 @@
+"""camlab.graph: how camlab reads a model, and the Keras internals it leans on.
+
+channels_first models are refused from their layers' configuration, before any
+layer runs (TensorFlow's CPU kernels raise UnimplementedError on them), and each
+private Keras name camlab reads is simulated missing: the user gets a clear
+CamlabError or the same maps, never a wrong diagnosis or a silent change.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+import camlab
+from camlab import graph
+from camlab.errors import CamlabError, KerasVersionError, ModelError
+from conftest import tiny_gap_models
+
+X16 = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
+
+
+def _channels_first_layers():
+    return [keras.layers.Conv2D(4, 3, activation="relu", data_format="channels_first"),
+            keras.layers.GlobalAveragePooling2D(data_format="channels_first"),
+            keras.layers.Dense(3, activation="softmax")]
+
+
+def channels_first_models():
+    sequential = keras.Sequential([keras.Input((1, 16, 16)), *_channels_first_layers()])
+    inputs = keras.Input((1, 16, 16))
+    x = inputs
+    for layer in _channels_first_layers():
+        x = layer(x)
+    functional = keras.Model(inputs, x)
+    # channels_last outside, channels_first deep inside a nested backbone.
+    backbone_in = keras.Input((16, 16, 1))
+    y = keras.layers.Permute((3, 1, 2))(backbone_in)
+    y = keras.layers.Conv2D(4, 3, data_format="channels_first", name="inner_conv")(y)
+    backbone = keras.Model(backbone_in, keras.layers.Permute((2, 3, 1))(y), name="backbone")
+    nested = keras.Sequential([keras.Input((16, 16, 1)), backbone,
+                               keras.layers.GlobalAveragePooling2D(),
+                               keras.layers.Dense(3, activation="softmax")])
+    return {"sequential": sequential, "functional": functional, "nested": nested}
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional", "nested"])
+@pytest.mark.parametrize("method", ["cam", "gradcam"])
+def test_channels_first_models_are_refused_before_any_layer_runs(kind, method, monkeypatch):
+    model = channels_first_models()[kind]
+    images = np.zeros((2, 1, 16, 16) if kind != "nested" else (2, 16, 16, 1), "float32")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a layer ran before channels_first was refused")
+
+    monkeypatch.setattr(graph, "walk", must_not_run)
+    with pytest.raises(ModelError, match="channels_first.*channels_last") as error:
+        camlab.explain(model, images, method)
+    assert "GlobalAveragePooling2D" not in str(error.value)  # not the misleading GAP message
+    if kind == "nested":
+        assert "backbone/inner_conv" in str(error.value)  # the path through the nesting
+
+
+def test_channels_first_is_refused_by_the_explorer_too():
+    with pytest.raises(ModelError, match="channels_first"):
+        camlab.explore(channels_first_models()["sequential"], np.zeros((2, 1, 16, 16), "float32"))
+
+
+# --- the private Keras seam -------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["functional", "nested"])
+def test_a_keras_without_the_graph_runner_gets_a_clear_error(kind, monkeypatch):
+    """If keras.Function._run_through_graph is renamed, say which Keras to install."""
+    model = tiny_gap_models(input_shape=(8, 8, 3))[kind]
+    images = np.random.default_rng(1).random((2, 8, 8, 3)).astype("float32")
+    monkeypatch.delattr(keras.Function, "_run_through_graph")
+    with pytest.raises(KerasVersionError) as error:
+        camlab.gradcam(model, images)
+    message = str(error.value)
+    assert "subclassed" not in message  # not the wrong diagnosis
+    assert keras.__version__ in message
+    for version in graph.TESTED_KERAS:
+        assert version in message
+    assert "pip install" in message
+    assert isinstance(error.value, CamlabError)
+
+
+def test_a_graph_runner_without_operation_fn_is_refused_too(monkeypatch):
+    model = tiny_gap_models()["functional"]
+    monkeypatch.setattr(keras.Function, "_run_through_graph", lambda self, inputs: None)
+    with pytest.raises(KerasVersionError, match="operation_fn"):
+        camlab.cam(model, np.zeros((1, 8, 8, 3), "float32"))
+
+
+def test_subclassed_models_are_still_called_subclassed():
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(2, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    model = Subclassed()
+    model(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(ModelError, match="subclassed"):
+        camlab.gradcam(model, np.zeros((1, 8, 8, 3), "float32"))
+
+
+def test_training_false_reaches_layers_without_the_private_flag(monkeypatch):
+    """Without layer._call_has_training_arg, camlab reads call's signature: augmentation stays off."""
+    plain = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(3, activation="softmax", name="head"),
+    ])
+    augmented = keras.Sequential([
+        keras.Input((16, 16, 1)), keras.layers.RandomFlip(), keras.layers.RandomRotation(0.3),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(3, activation="softmax", name="head"),
+    ])
+    augmented.set_weights(plain.get_weights())
+    for layer in augmented.layers:
+        assert graph.takes_training(layer) == ("training" in layer.call_signature_parameters)
+        monkeypatch.delattr(layer, "_call_has_training_arg")
+        monkeypatch.setattr(layer, "call_signature_parameters", None, raising=False)
+    assert graph.takes_training(augmented.layers[0])  # RandomFlip.call(inputs, training=True)
+    np.testing.assert_allclose(camlab.gradcam(augmented, X16), camlab.gradcam(plain, X16), atol=1e-6)
+    np.testing.assert_allclose(camlab.explain(augmented, X16, "cam").probabilities,
+                               plain.predict(X16, verbose=0), atol=1e-6)
