@@ -107,7 +107,13 @@ def test_logits_shifted_by_300_give_finite_identical_maps(method, images):
     reference = camlab.explain(model, images, method, class_index=1)
     got = camlab.explain(shifted, images, method, class_index=1)
     assert np.isfinite(got.maps).all() and got.maps.max() > 0
-    np.testing.assert_allclose(got.maps, reference.maps, atol=1e-5)
+    # The gradient methods never see the bias: the same float32 arithmetic, up to the
+    # order of sums (1e-6 on maps in [0, 1]). Score-CAM and Ablation-CAM compute with
+    # the logits themselves, which float32 holds near 300 only to within
+    # np.spacing(np.float32(300)) = 3.1e-5: a few of those, on maps scaled to [0, 1].
+    shifted_logits_used = method in ("scorecam", "ablationcam")
+    tolerance = 4 * float(np.spacing(np.float32(300))) if shifted_logits_used else 1e-6
+    np.testing.assert_allclose(got.maps, reference.maps, atol=tolerance)
     assert got.scores.min() > 290 and np.isfinite(got.probabilities).all()
 
 
