@@ -695,7 +695,7 @@ def check_curve_auc(function) -> bool:
     cases = [(np.linspace(1.0, 0.0, 11),), (np.sort(rng.random(51))[::-1],), (rng.random(6),)]
     mistakes_for = lambda curve: {  # noqa: E731
         "Right shape of the idea, wrong x axis: x runs from 0 to 1, so the step is "
-        "dx = 1 / steps (np.trapezoid(curve, dx=1 / (len(curve) - 1))).":
+        "dx = 1 / steps, that is 1 / (len(curve) - 1).":
             reference_curve_auc(curve) * (len(curve) - 1),
         "The mean of the points is not the trapezoid area: the first and last points "
         "count half.": float(np.mean(curve)),
