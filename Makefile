@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.camlab-installed
 
-.PHONY: setup lab test colab-check bench clean student
+.PHONY: setup install-env lock lab test matrix oldest-check colab-check newest-check bench clean student
 
 # The test environment is installed from requirements/test.lock (exact versions, made from
 # pyproject.toml's extras by `make lock`), so that a fresh machine gets what was tested.
@@ -19,6 +19,9 @@ UV_VERSION ?= 0.13.9
 UV     := $(BIN)/uv
 
 $(STAMP): pyproject.toml $(LOCK)
+	@tools/timed setup $(MAKE) --no-print-directory install-env
+
+install-env:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(UV) pip install --quiet --python $(BIN)/python -r $(LOCK)
@@ -27,40 +30,77 @@ $(STAMP): pyproject.toml $(LOCK)
 
 setup: $(STAMP)
 
+# Refresh the lock after changing a dependency in pyproject.toml, and before a release (to test
+# on the newest versions): one universal lock for Python 3.10 and newer on every platform.
+lock: setup
+	$(UV) pip compile pyproject.toml --extra tf --extra offline --extra lab --extra test \
+		--universal --python-version 3.10 --no-header --quiet -o $(LOCK)
+	$(MAKE) --no-print-directory install-env
+
+# JupyterLab refuses to start as root unless told --allow-root: add it for root (Docker images,
+# cloud notebook VMs), and nothing otherwise. LAB_ARGS passes more (e.g. --no-browser --port=8890).
+LAB_USER_ID ?= $(shell id -u)
+LAB_ARGS    ?=
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(LAB_USER_ID)),--allow-root) $(LAB_ARGS) notebooks/
 
 # The notebooks CI runs, in fast mode and then in full mode: add a folder or a file here.
 NOTEBOOKS := notebooks
+# Test files run on both cores: each file (a notebook's cells, in order, in one kernel) on one worker.
+PARALLEL ?= -n 2 --dist loadfile
 
-# Fast mode: unit tests and every notebook. Then every notebook in full mode, offline (the
-# shipped stand-in data, no downloads), where a missed camlab.expect fails as under CI.
+# Lint, then fast mode: unit tests and every notebook (student/: fast mode only). Then every
+# notebook in full mode, offline (the shipped stand-in data, no downloads), where a missed
+# camlab.expect fails as under CI. Each stage prints its duration.
 test: setup
-	CAMLAB_FAST=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) student  # student/: fast mode only
-	CI=true CAMLAB_FAST=0 CAMLAB_OFFLINE=1 $(BIN)/python -m pytest $(NOTEBOOKS)
+	@tools/timed lint $(BIN)/ruff check .
+	@tools/timed "fast mode" env CAMLAB_FAST=1 $(BIN)/python -m pytest $(PARALLEL) tests $(NOTEBOOKS) student
+	@tools/timed "full mode" env CI=true CAMLAB_FAST=0 CAMLAB_OFFLINE=1 $(BIN)/python -m pytest $(PARALLEL) $(NOTEBOOKS)
 
 # The student edition: notebooks/ with every solution cleared, into student/ (commit it).
 student: setup
 	$(BIN)/python tools/build_student.py
 
-# Release check: camlab installed (not editable) against Colab's published versions
-# (colab-constraints.txt) with Python 3.13 as on Colab, then the unit tests and every notebook
-# in fast mode. About 7 minutes on 2 cores plus the downloads: not part of CI's budget.
-COLAB_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3.13)
-COLAB_VENV   ?= .venv-colab
+# The version matrix, run before each release (not in CI: about 20 minutes): the unit tests and
+# every notebook in fast mode, camlab installed as a wheel (not editable) in three fresh
+# environments. The browser test is left out: it drives JupyterLab, which Colab does not use.
+#   oldest-check  the oldest versions pyproject.toml claims: Python 3.10 and the floor of every
+#                 runtime dependency (keras, numpy, tensorflow-cpu, ...), with uv's lowest-direct
+#   colab-check   Colab's published versions (colab-constraints.txt) with Python 3.13
+#   newest-check  the newest versions a resolver picks today, without the lock
+# README.md ("Versions tested") records each leg's versions and result.
+MATRIX_VERSIONS := ^(tensorflow([-_]cpu)?|keras|numpy|scipy|matplotlib|ipywidgets|pillow|mlxtend|scikit-image)==
+OLDEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python) python3.10)
+COLAB_PYTHON  ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python) python3.13)
+NEWEST_PYTHON ?= $(PYTHON)
+
+# $(call matrix_leg,VENV,PYTHON,UV-INSTALL-OPTIONS)
+define matrix_leg
+	rm -rf $(1)
+	$(2) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(1)/bin/uv pip install --quiet --python $(1)/bin/python $(3) ".[tf,offline,test]"
+	@echo "== $(1): $$($(1)/bin/python --version)" $$($(1)/bin/uv pip freeze --python $(1)/bin/python | grep -iE "$(MATRIX_VERSIONS)")
+	CAMLAB_FAST=1 $(1)/bin/pytest -p no:cacheprovider $(PARALLEL) tests $(NOTEBOOKS) --ignore=tests/test_browser.py
+endef
+
+matrix: oldest-check colab-check newest-check
+
+oldest-check: setup
+	mkdir -p build
+	$(UV) pip compile pyproject.toml --extra tf --extra offline --resolution lowest-direct \
+		--python-version 3.10 --python-platform x86_64-manylinux_2_28 --no-header --quiet -o build/floors.txt
+	$(call matrix_leg,.venv-oldest,$(OLDEST_PYTHON),-c build/floors.txt)
 
 colab-check:
-	rm -rf $(COLAB_VENV)
-	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
-	$(COLAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		-c colab-constraints.txt ".[tf,offline,test]"
-	$(COLAB_VENV)/bin/python -m pip freeze | grep -iE "^(tensorflow[-_]cpu|keras|numpy|ipywidgets)=="
-	CAMLAB_FAST=1 $(COLAB_VENV)/bin/pytest -p no:cacheprovider tests $(NOTEBOOKS) \
-		--ignore=tests/test_browser.py  # it drives JupyterLab, which Colab does not use
+	$(call matrix_leg,.venv-colab,$(COLAB_PYTHON),-c colab-constraints.txt)
+
+newest-check:
+	$(call matrix_leg,.venv-newest,$(NEWEST_PYTHON),--refresh)
 
 bench: setup
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_widget.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-oldest .venv-colab .venv-newest .pytest_cache build *.egg-info
