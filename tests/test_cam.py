@@ -6,6 +6,7 @@ import pytest
 
 import camlab
 from conftest import tiny_gap_models
+from tolerances import BY_HAND, LOGITS, UNIT
 
 
 def hand_features(model, images):
@@ -25,7 +26,7 @@ def test_raw_cam_is_the_weighted_sum(gap_models, images):
     classes = np.array([0, 1, 2, 0, 1, 2])
     maps = camlab.cam(model, images, class_index=classes, normalize=False, upsample=False)
     assert maps.shape == (6, 8, 8) and maps.dtype == np.float32
-    np.testing.assert_allclose(maps, hand_cam(model, images, classes), atol=1e-5)
+    np.testing.assert_allclose(maps, hand_cam(model, images, classes), atol=BY_HAND)
 
 
 def test_raw_cam_is_not_trivially_zero(gap_models, images):
@@ -37,7 +38,7 @@ def test_raw_cam_is_not_trivially_zero(gap_models, images):
 def test_model_forms_give_identical_maps(gap_models, images, form):
     reference = camlab.explain(gap_models["functional"], images, "cam", normalize=False)
     other = camlab.explain(gap_models[form], images, "cam", normalize=False)
-    np.testing.assert_allclose(other.maps, reference.maps, atol=1e-6)
+    np.testing.assert_allclose(other.maps, reference.maps, atol=UNIT)
     np.testing.assert_array_equal(other.class_index, reference.class_index)
     assert other.layer.endswith("conv_b")
 
@@ -46,13 +47,13 @@ def test_explanation_carries_the_predictions_of_the_same_pass(gap_models, images
     model = gap_models["nested"]
     explanation = camlab.explain(model, images, "cam")
     predicted = model.predict(images, verbose=0)
-    np.testing.assert_allclose(explanation.probabilities, predicted, atol=1e-6)
+    np.testing.assert_allclose(explanation.probabilities, predicted, atol=UNIT)
     np.testing.assert_array_equal(explanation.predicted, predicted.argmax(1))
     np.testing.assert_array_equal(explanation.class_index, predicted.argmax(1))
-    np.testing.assert_allclose(explanation.confidence, predicted.max(1), atol=1e-6)
+    np.testing.assert_allclose(explanation.confidence, predicted.max(1), atol=UNIT)
     logits = np.log(predicted)
     np.testing.assert_allclose(explanation.scores - explanation.scores.mean(1, keepdims=True),
-                               logits - logits.mean(1, keepdims=True), atol=1e-4)
+                               logits - logits.mean(1, keepdims=True), atol=LOGITS)
 
 
 def test_class_index_forms(gap_models, images):
@@ -60,14 +61,14 @@ def test_class_index_forms(gap_models, images):
     raw = dict(normalize=False, upsample=False)
     predicted = model.predict(images, verbose=0).argmax(1)
     by_default = camlab.cam(model, images, **raw)
-    np.testing.assert_allclose(by_default, hand_cam(model, images, predicted), atol=1e-5)
+    np.testing.assert_allclose(by_default, hand_cam(model, images, predicted), atol=BY_HAND)
     for one in (0, 2, np.int64(1)):
         np.testing.assert_allclose(camlab.cam(model, images, class_index=one, **raw),
-                                   hand_cam(model, images, np.full(6, int(one))), atol=1e-5)
+                                   hand_cam(model, images, np.full(6, int(one))), atol=BY_HAND)
     per_image = [2, 0, 1, 1, 0, 2]
     for sequence in (per_image, tuple(per_image), np.array(per_image, dtype="uint8")):
         np.testing.assert_allclose(camlab.cam(model, images, class_index=sequence, **raw),
-                                   hand_cam(model, images, np.array(per_image)), atol=1e-5)
+                                   hand_cam(model, images, np.array(per_image)), atol=BY_HAND)
 
 
 def test_one_image_and_grayscale_shapes():
@@ -102,7 +103,7 @@ def test_batches_do_not_change_results(gap_models, images):
     model = gap_models["functional"]
     whole = camlab.explain(model, images, "cam", batch_size=64)
     pieces = camlab.explain(model, images, "cam", batch_size=4)
-    np.testing.assert_allclose(pieces.maps, whole.maps, atol=1e-6)
+    np.testing.assert_allclose(pieces.maps, whole.maps, atol=UNIT)
     np.testing.assert_array_equal(pieces.class_index, whole.class_index)
 
 
@@ -111,9 +112,9 @@ def test_binary_sigmoid_head_explains_class_zero_with_the_opposite_sign(images):
     explanation = camlab.explain(model, images, "cam", class_index=1, normalize=False,
                                  upsample=False)
     zero = camlab.cam(model, images, class_index=0, normalize=False, upsample=False)
-    np.testing.assert_allclose(zero, -explanation.maps, atol=1e-6)
+    np.testing.assert_allclose(zero, -explanation.maps, atol=UNIT)
     p = model.predict(images, verbose=0)[:, 0]
-    np.testing.assert_allclose(explanation.probabilities, np.stack([1 - p, p], 1), atol=1e-6)
+    np.testing.assert_allclose(explanation.probabilities, np.stack([1 - p, p], 1), atol=UNIT)
     with pytest.raises(camlab.ClassIndexError):
         camlab.cam(model, images, class_index=2)
 
@@ -138,7 +139,7 @@ def test_layer_by_name_object_and_nested_path(gap_models, images):
     reference = camlab.cam(nested, images)
     inner = nested.layers[0].get_layer("conv_b")
     for layer in ("conv_b", "backbone/conv_b", "nested/backbone/conv_b", inner, "backbone"):
-        np.testing.assert_allclose(camlab.cam(nested, images, layer=layer), reference, atol=1e-6)
+        np.testing.assert_allclose(camlab.cam(nested, images, layer=layer), reference, atol=UNIT)
 
 
 # ---------------------------------------------------------------- errors

@@ -7,6 +7,7 @@ import pytest
 
 import camlab
 from camlab import data
+from tolerances import GREY_LEVEL
 
 
 def sha256(path):
@@ -35,7 +36,7 @@ def test_mnist_is_downloaded_verified_cached_and_parsed(file_server, mnist_npz, 
     assert dataset.x_train.shape == (50, 28, 28, 1) and dataset.x_test.shape == (20, 28, 28, 1)
     assert dataset.x_train.dtype == np.float32 and 0 <= dataset.x_train.min() <= dataset.x_train.max() <= 1
     with np.load(mnist_npz) as raw:
-        np.testing.assert_allclose(dataset.x_test[..., 0] * 255, raw["x_test"], atol=1e-3)
+        np.testing.assert_allclose(dataset.x_test[..., 0] * 255, raw["x_test"], atol=GREY_LEVEL)
         np.testing.assert_array_equal(dataset.y_train, raw["y_train"])
     assert (cache / "mnist.npz").read_bytes() == mnist_npz.read_bytes()
     assert file_server.requests == ["/mnist.npz"]

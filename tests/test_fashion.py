@@ -10,6 +10,7 @@ import pytest
 
 import camlab
 from camlab import data
+from tolerances import GREY_LEVEL
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
@@ -58,7 +59,7 @@ def test_downloaded_verified_cached_and_parsed(file_server, fashion_files, tmp_p
     assert dataset.x_train.dtype == np.float32 and dataset.y_train.dtype == np.int64
     for pixels, name in ((dataset.x_train, "train-images-idx3-ubyte.gz"),
                          (dataset.x_test, "t10k-images-idx3-ubyte.gz")):
-        np.testing.assert_allclose(pixels[..., 0] * 255, arrays[name], atol=1e-3)
+        np.testing.assert_allclose(pixels[..., 0] * 255, arrays[name], atol=GREY_LEVEL)
     np.testing.assert_array_equal(dataset.y_test, arrays["t10k-labels-idx1-ubyte.gz"])
     # cached where keras.datasets.fashion_mnist keeps them, byte for byte
     for name in FILES:
@@ -158,7 +159,7 @@ def test_the_shipped_subset_is_the_official_first_2000_test_images():
     train, test = data.stratified_split(official, data.FASHION_SUBSET_HELD_OUT, 0)
     labels[train], labels[test] = dataset.y_train, dataset.y_test
     np.testing.assert_array_equal(labels, official)
-    np.testing.assert_allclose(dataset.x_test[..., 0] * 255, pixels[test], atol=1e-3)
+    np.testing.assert_allclose(dataset.x_test[..., 0] * 255, pixels[test], atol=GREY_LEVEL)
     assert abs(float(pixels.mean()) - 73.19) < 0.01  # the provenance note's pixel mean
     # stratified: every class keeps its share in both parts
     share = np.bincount(dataset.y_test, minlength=10) / np.bincount(official, minlength=10)

@@ -19,6 +19,7 @@ import tensorflow as tf
 import camlab
 from camlab import data, graph, methods
 from camlab.errors import CamlabError, ClassIndexError, DownloadError, InputError, ModelError
+from tolerances import RELATIVE_SAME, UNIT
 
 X16 = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
 
@@ -45,14 +46,14 @@ def test_augmentation_layers_are_off_while_explaining(method):
     model = small_gap_model(extra=[keras.layers.RandomFlip(), keras.layers.RandomRotation(0.3)])
     first, second = (camlab.explain(model, X16, method) for _ in range(2))
     np.testing.assert_array_equal(first.maps, second.maps)
-    np.testing.assert_allclose(first.probabilities, model.predict(X16, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(first.probabilities, model.predict(X16, verbose=0), atol=UNIT)
 
 
 def test_walk_calls_every_layer_in_inference_mode():
     model = small_gap_model(extra=[keras.layers.RandomFlip(seed=1), keras.layers.Dropout(0.9),
                                    keras.layers.GaussianNoise(1.0)])
     output = graph.walk(model, tf.constant(X16), lambda *args: None)
-    np.testing.assert_allclose(output.numpy(), model.predict(X16, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(output.numpy(), model.predict(X16, verbose=0), atol=UNIT)
 
 
 @pytest.mark.parametrize("softmax", ["softmax", keras.activations.softmax, tf.nn.softmax,
@@ -62,9 +63,9 @@ def test_a_softmax_is_recognised_whatever_it_is_called(softmax):
     reference = small_gap_model(head_activation="softmax")
     result = camlab.explain(model, X16, "gradcam")
     # Probabilities are softmax(logits) once, as predict gives them.
-    np.testing.assert_allclose(result.probabilities, model.predict(X16, verbose=0), atol=1e-6)
-    np.testing.assert_allclose(result.maps, camlab.gradcam(reference, X16), atol=1e-6)
-    np.testing.assert_allclose(camlab.cam(model, X16), camlab.cam(reference, X16), atol=1e-6)
+    np.testing.assert_allclose(result.probabilities, model.predict(X16, verbose=0), atol=UNIT)
+    np.testing.assert_allclose(result.maps, camlab.gradcam(reference, X16), atol=UNIT)
+    np.testing.assert_allclose(camlab.cam(model, X16), camlab.cam(reference, X16), atol=UNIT)
     assert graph.read_model(model).head.activation == "softmax"
 
 
@@ -84,7 +85,7 @@ def test_guided_backprop_sees_tf_nn_relu():
     for modifier in ("guided", "relu"):
         np.testing.assert_allclose(camlab.guided_backprop(with_tf, X16, modifier=modifier),
                                    camlab.guided_backprop(with_name, X16, modifier=modifier),
-                                   atol=1e-6)
+                                   atol=UNIT)
     plain = camlab.guided_backprop(with_tf, X16, modifier=None)
     assert np.abs(camlab.guided_backprop(with_tf, X16, modifier="guided") - plain).max() > 1e-6
 
@@ -122,7 +123,7 @@ def test_grad_cam_plus_plus_weights_at_1e17_equal_eq_19_in_float64():
     expected = (g ** 2 / (2 * g ** 2 + total * g ** 3) * np.maximum(g, 0)).sum(axis=(1, 2))
     got = methods.gradcam_plus_plus_weights(tf.constant(feature_maps), tf.constant(gradients))
     assert np.isfinite(got.numpy()).all() and (got.numpy() > 0).all()
-    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=RELATIVE_SAME)
 
 
 def test_grad_cam_plus_plus_weights_equal_eq_19_where_it_is_finite():
@@ -136,7 +137,7 @@ def test_grad_cam_plus_plus_weights_equal_eq_19_where_it_is_finite():
     alpha = np.where(denominator != 0, g ** 2 / np.where(denominator != 0, denominator, 1), 0)
     expected = (alpha * np.maximum(g, 0)).sum(axis=(1, 2))
     got = methods.gradcam_plus_plus_weights(tf.constant(feature_maps), tf.constant(gradients))
-    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=RELATIVE_SAME)
 
 
 def test_map_helpers_refuse_nan_maps_alike():
@@ -236,7 +237,7 @@ def test_batch_size_must_be_a_positive_int(batch_size):
 def test_batch_size_one_gives_the_same_maps():
     model = small_gap_model()
     np.testing.assert_allclose(camlab.gradcam(model, X16, batch_size=1),
-                               camlab.gradcam(model, X16), atol=1e-6)
+                               camlab.gradcam(model, X16), atol=UNIT)
 
 
 @pytest.mark.parametrize("call", [

@@ -6,6 +6,7 @@ import pytest
 import camlab
 from camlab.data import Dataset
 from camlab.localization import INK, localization_set, paste
+from tolerances import UNIT
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +88,9 @@ def test_paste_by_hand():
     assert big[4 + 21: 4 + 35, 2 + 21: 2 + 35].min() == pytest.approx(1.0)
     assert big[:4].max() == 0.0 and big[:, :2].max() == 0.0
     same = paste(digit, [28], [0], [0], 28)[0]
-    np.testing.assert_allclose(same, digit[0], atol=1e-6)
+    np.testing.assert_allclose(same, digit[0], atol=UNIT)
     shifted = paste(digit, [28], [5], [7], 64)[0]
-    np.testing.assert_allclose(shifted[5:33, 7:35], digit[0], atol=1e-6)
+    np.testing.assert_allclose(shifted[5:33, 7:35], digit[0], atol=UNIT)
     assert shifted.sum() == pytest.approx(digit.sum())
 
 

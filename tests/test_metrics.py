@@ -8,6 +8,7 @@ from scipy import stats
 import camlab
 from camlab import metrics
 from conftest import _randomize
+from tolerances import BY_HAND, UNIT
 
 # np.trapezoid is NumPy 2's name; NumPy 1.26 (TensorFlow 2.16 and 2.17 need NumPy < 2) calls it trapz.
 trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -153,9 +154,9 @@ def test_curves_match_the_definition(model, images, maps, kind):
     predicted = probabilities(model, images).argmax(axis=1)
     np.testing.assert_array_equal(found.class_index, predicted)
     hand = curves_by_hand(model, images, maps, 7, np.zeros_like(images), kind, predicted)
-    np.testing.assert_allclose(found.curves, hand, atol=1e-5)
+    np.testing.assert_allclose(found.curves, hand, atol=BY_HAND)
     assert found.curves.shape == (4, 8) and found.auc.shape == (4,)
-    np.testing.assert_allclose(found.auc, trapezoid(hand, dx=1 / 7, axis=1), atol=1e-5)
+    np.testing.assert_allclose(found.auc, trapezoid(hand, dx=1 / 7, axis=1), atol=BY_HAND)
     np.testing.assert_allclose(found.fractions, np.round(np.arange(8) * 256 / 7) / 256)
 
 
@@ -163,7 +164,7 @@ def test_ties_are_broken_in_pixel_order(model, images):
     flat = np.zeros((4, 16, 16), dtype="float32")  # every pixel ties
     found = camlab.deletion(model, images, flat, class_index=1, steps=4)
     hand = curves_by_hand(model, images, flat, 4, np.zeros_like(images), "deletion", [1] * 4)
-    np.testing.assert_allclose(found.curves, hand, atol=1e-5)
+    np.testing.assert_allclose(found.curves, hand, atol=BY_HAND)
     ranks = metrics.pixel_ranks(flat[:1])
     np.testing.assert_array_equal(ranks[0].ravel(), np.arange(256))
 
@@ -176,13 +177,13 @@ def test_baselines_number_array_blur_and_mean(model, images, maps):
     ]:
         found = camlab.insertion(model, images, maps, class_index=0, steps=3, baseline=baseline)
         hand = curves_by_hand(model, images, maps, 3, np.asarray(image), "insertion", [0] * 4)
-        np.testing.assert_allclose(found.curves, hand, atol=1e-5)
+        np.testing.assert_allclose(found.curves, hand, atol=BY_HAND)
     blurred = camlab.deletion(model, images, maps, class_index=0, steps=2, baseline="blur")
     # The last step replaces every pixel: the probability of the blurred image.
     from scipy import ndimage
     sigma = 5 * 16 / 224
     blur = ndimage.gaussian_filter(images, (0, sigma, sigma, 0), mode="nearest")
-    np.testing.assert_allclose(blurred.curves[:, -1], probabilities(model, blur)[:, 0], atol=1e-5)
+    np.testing.assert_allclose(blurred.curves[:, -1], probabilities(model, blur)[:, 0], atol=BY_HAND)
 
 
 def test_linear_and_sigmoid_heads_give_camlab_probabilities(images):
@@ -191,15 +192,15 @@ def test_linear_and_sigmoid_heads_give_camlab_probabilities(images):
     found = camlab.deletion(linear, images, maps, steps=2)
     logits = probabilities(linear, images)
     softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(found.curves[:, 0], softmax.max(axis=1), atol=1e-5)
+    np.testing.assert_allclose(found.curves[:, 0], softmax.max(axis=1), atol=BY_HAND)
     explained = camlab.explain(linear, images, "gradcam")
-    np.testing.assert_allclose(found.curves[:, 0], explained.confidence, atol=1e-5)
+    np.testing.assert_allclose(found.curves[:, 0], explained.confidence, atol=BY_HAND)
 
     binary = gap_model("sigmoid", 1, seed=5)
     p = probabilities(binary, images)[:, 0]
     found = camlab.insertion(binary, images, camlab.gradcam(binary, images, 0), class_index=0,
                              steps=2)
-    np.testing.assert_allclose(found.curves[:, -1], 1 - p, atol=1e-5)
+    np.testing.assert_allclose(found.curves[:, -1], 1 - p, atol=BY_HAND)
 
 
 def test_curves_refuse_bad_input(model, images, maps):
@@ -225,11 +226,11 @@ def test_average_drop_and_increase_in_confidence_by_hand(model, images, maps):
     masked = probabilities(model, images * maps[..., None])
     y, o = whole[np.arange(4), classes], masked[np.arange(4), classes]
     expected_drop = 100 * np.mean(np.maximum(y - o, 0) / y)
-    assert camlab.average_drop(model, images, maps) == pytest.approx(expected_drop, abs=1e-3)
+    assert camlab.average_drop(model, images, maps) == pytest.approx(expected_drop, abs=1e-3)  # percent: 1e-5 of 100
     assert camlab.increase_in_confidence(model, images, maps) == pytest.approx(100 * np.mean(o > y))
     # A map of ones keeps the image: no drop, no increase.
     ones = np.ones_like(maps)
-    assert camlab.average_drop(model, images, ones) == pytest.approx(0.0, abs=1e-4)
+    assert camlab.average_drop(model, images, ones) == pytest.approx(0.0, abs=1e-4)  # percent, float32
     assert camlab.increase_in_confidence(model, images, ones) == 0.0
     with pytest.raises(camlab.CamlabError, match=r"\[0, 1\]"):
         camlab.average_drop(model, images, maps * 2)
@@ -243,7 +244,7 @@ def test_spearman_matches_scipy():
     b = a + rng.normal(0, 0.3, a.shape)
     b[2] = np.round(b[2], 1)  # ties
     expected = [stats.spearmanr(x.ravel(), y.ravel())[0] for x, y in zip(a, b)]
-    np.testing.assert_allclose(metrics.spearman(a, b), expected, atol=1e-12)
+    np.testing.assert_allclose(metrics.spearman(a, b), expected, atol=1e-12)  # float64 on both sides
     np.testing.assert_allclose(metrics.spearman(a, a), 1.0)
     np.testing.assert_allclose(metrics.spearman(a, -a), -1.0)
     assert metrics.spearman(a[:1], np.zeros((1, 6, 6)))[0] == 0.0
@@ -257,7 +258,7 @@ def test_ssim_matches_skimage():
     expected = [metrics_module.structural_similarity(x, y, data_range=1.0, gaussian_weights=True,
                                                      sigma=1.5, use_sample_covariance=False)
                 for x, y in zip(a, b)]
-    np.testing.assert_allclose(metrics.ssim(a, b), expected, atol=1e-10)
+    np.testing.assert_allclose(metrics.ssim(a, b), expected, atol=1e-10)  # float64; another filter order
     np.testing.assert_allclose(metrics.ssim(a, a), 1.0)
     with pytest.raises(camlab.CamlabError, match="11x11"):
         metrics.ssim(a[:, :8, :8], b[:, :8, :8])
@@ -270,7 +271,7 @@ def test_model_randomization_copies_the_model_and_cascades_from_the_top(model, i
         np.testing.assert_array_equal(old, new)  # the user's model is untouched
     assert [path.rsplit("/", 1)[-1] for path in check.layers] == ["head", "conv_b", "conv_a"]
     assert check.maps.shape == (4, 4, 16, 16)
-    np.testing.assert_allclose(check.maps[0], camlab.gradcam(model, images), atol=1e-6)
+    np.testing.assert_allclose(check.maps[0], camlab.gradcam(model, images), atol=UNIT)
     np.testing.assert_allclose(check.spearman[0], 1.0)
     np.testing.assert_allclose(check.ssim[0], 1.0)
     # The same seed gives the same check; the fully random model's maps differ.
@@ -285,7 +286,7 @@ def test_model_randomization_takes_a_map_function(model, images):
 
     check = camlab.model_randomization(model, images, gradient_magnitude, class_index=0)
     assert check.spearman.shape == (4, 4)
-    np.testing.assert_allclose(check.maps[0], gradient_magnitude(model, images, [0] * 4), atol=1e-6)
+    np.testing.assert_allclose(check.maps[0], gradient_magnitude(model, images, [0] * 4), atol=UNIT)
 
 
 # -- baselines --------------------------------------------------------------------------

@@ -98,6 +98,8 @@ def test_batches_are_preprocessed_for_the_backbone(file_server, archive, tmp_pat
     raw, raw_labels = photos.load("train")
     np.testing.assert_array_equal(labels, raw_labels)
     expected = getattr(keras.applications, backbone).preprocess_input(raw.copy())
+    # Pixels up to 255 less a mean, in float32: np.spacing(255) = 1.5e-5. tf.data's resize and
+    # cast may round once more (1e-3); preprocess is the same arithmetic as Keras' (1e-4).
     np.testing.assert_allclose(images, expected, atol=1e-3)
     np.testing.assert_allclose(camlab.preprocess(raw, backbone), expected, atol=1e-4)
 
@@ -200,7 +202,7 @@ def test_preprocess_leaves_the_photos_alone_and_refuses_what_it_cannot_do():
     kept = photos.copy()
     out = camlab.preprocess(photos, "vgg16")
     np.testing.assert_array_equal(photos, kept)
-    np.testing.assert_allclose(out[..., 0], kept[..., 2] - 103.939, atol=1e-4)  # BGR, mean removed
+    np.testing.assert_allclose(out[..., 0], kept[..., 2] - 103.939, atol=1e-4)  # BGR, mean removed; float32 near 255
     with pytest.raises(camlab.InputError, match="Unknown backbone"):
         camlab.preprocess(photos, "mobilenet")
     with pytest.raises(camlab.InputError, match="RGB"):
