@@ -169,7 +169,11 @@ def peak_on_mask(maps, masks) -> np.ndarray:
 
     maps: (N, H, W); masks: bool (N, H, W), e.g. the object's pixels.
     """
-    peaks, masks = map_peaks(maps), np.asarray(masks, dtype=bool)
+    peaks, masks = map_peaks(maps), np.asarray(masks)
+    if masks.dtype.kind not in "biuf":
+        raise InputError(f"masks must be booleans or numbers (True or non-zero on the object), "
+                         f"not {masks.dtype}: pass a bool array (N, H, W).")
+    masks = masks.astype(bool)
     if masks.shape != np.shape(maps):
         raise InputError(f"masks {masks.shape} must match maps {np.shape(maps)}.")
     return masks[np.arange(len(peaks)), peaks[:, 0], peaks[:, 1]]

@@ -136,3 +136,24 @@ def closed_url():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/missing.file"
+
+
+
+# -- where the time goes: `make test` prints the slowest test files of each stage, to see where CI's minutes go.
+
+_seconds_per_file = {}
+
+
+def pytest_runtest_logreport(report):
+    """Add each phase's duration to its file (a notebook's cells add up to the notebook)."""
+    path = report.nodeid.split("::")[0]
+    _seconds_per_file[path] = _seconds_per_file.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _seconds_per_file:
+        return
+    slowest = sorted(_seconds_per_file.items(), key=lambda item: -item[1])[:10]
+    terminalreporter.write_sep("-", f"slowest test files, seconds (of {sum(_seconds_per_file.values()):.0f} in all)")
+    for path, seconds in slowest:
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
