@@ -31,7 +31,7 @@ from camlab.errors import KerasVersionError, ModelError
 
 # The Keras releases camlab is tested with (the oldest, Colab's and the newest leg of
 # `make matrix`; the README lists each leg). Keep in step with pyproject.toml's keras range.
-TESTED_KERAS = ("3.3.3", "3.15.1")
+TESTED_KERAS = ("3.1.0", "3.15.1")
 
 CONV_LAYERS = (
     keras.layers.Conv2D,
@@ -83,6 +83,11 @@ def check_keras_seam() -> None:
         )
 
 
+# The names camlab reads on a layer, private first (tests simulate a Keras that renamed them).
+_TRAINING_FLAG = "_call_has_training_arg"
+_SIGNATURE_PARAMETERS = "call_signature_parameters"  # public, newer than Keras 3.1
+
+
 def takes_training(layer) -> bool:
     """Whether ``layer.call`` takes a ``training`` argument.
 
@@ -90,10 +95,10 @@ def takes_training(layer) -> bool:
     release lacks it, camlab reads ``call``'s signature as Keras itself does, so
     that ``training=False`` is never silently dropped.
     """
-    flag = getattr(layer, "_call_has_training_arg", None)
+    flag = getattr(layer, _TRAINING_FLAG, None)
     if isinstance(flag, bool):
         return flag
-    parameters = getattr(layer, "call_signature_parameters", None)
+    parameters = getattr(layer, _SIGNATURE_PARAMETERS, None)
     if parameters is None:
         try:
             parameters = inspect.signature(layer.call).parameters
