@@ -1,7 +1,7 @@
 """How long a learner waits: each notebook's full-mode work at the real data sizes, on this CPU.
 
 Notebooks 01, 02 and 04 train on 60,000 images and explain 10,000; notebook 03
-trains heads on 2,000 photos at 224x224 and validates on 1,000 (issue 9). The
+trains heads on 2,000 photos at 224x224 and validates on 1,000. The
 offline subsets stand in for the real data, tiled to those sizes with small
 random shifts (the images differ, the arithmetic is the same). Settings come
 from each notebook's Parameters cell, read with CAMLAB_FAST=0, so the bench

@@ -22,7 +22,7 @@ import scipy.ndimage  # noqa: E402
 import keras  # noqa: E402
 
 import camlab  # noqa: E402
-from camlab.methods import default_batch_size  # noqa: E402
+from camlab.pipeline import default_batch_size  # noqa: E402
 
 TARGETS = {"cam": 1.3, "gradcam": 1.5, "gradcam_plus_plus": 2.0,
            "hirescam": 1.5, "xgradcam": 1.5}  # one forward and one backward pass, as Grad-CAM
@@ -39,7 +39,7 @@ def median_time(function, repeats):
 
 
 def seed_loop(model, images):
-    """Seed 002's way: per image, predict, zoom the features, dot with the weights."""
+    """The Fashion-MNIST lab's way (notebook 02): per image, predict, zoom the features, dot with the weights."""
     features_model = keras.Model(model.inputs[0], [model.get_layer("last_conv").output,
                                                     model.outputs[0]])
     weights = model.layers[-1].get_weights()[0]
@@ -89,7 +89,7 @@ def main():
           "Score-CAM runs the whole model K times)")
     sample = 200
     seconds = median_time(lambda: seed_loop(model, images[:sample]), 1) * count / sample
-    print(f"{'seed-002 per-image loop':<24}{seconds:8.1f} s {seconds / reference:6.0f}x"
+    print(f"{'lab loop, per image':<24}{seconds:8.1f} s {seconds / reference:6.0f}x"
           f"   (timed on {sample} images, scaled to {count})")
     return 0
 

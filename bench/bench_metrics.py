@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import camlab  # noqa: E402
-from camlab.methods import default_batch_size  # noqa: E402
+from camlab.pipeline import default_batch_size  # noqa: E402
 
 TARGET = 1.3
 

@@ -4,10 +4,9 @@ The public calls, by the notebook that introduces them:
 
 - 01 (CAM on MNIST): ``load_mnist``, ``gap_cnn``, ``cam``, ``explain``,
   ``upsample``, ``normalize``, ``colorize``, ``overlay``, ``show_maps``,
-  ``show_explanation``, ``check_cam``, ``fast_mode``, ``offline_mode``,
-  ``expect``; ``explore`` (the explorer
-  widget); ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask``
-  (where a map points).
+  ``show_explanation``, ``check_cam``, ``check_cam_image``, ``fast_mode``,
+  ``offline_mode``, ``expect``; ``explore`` (the explorer widget);
+  ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask`` (where a map points).
 - 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
   ``check_upsampled_cam``, ``check_least_sure``.
 - 03 (CAM on cats vs. dogs, boxes): ``load_cats_vs_dogs``, ``preprocess``,
@@ -16,21 +15,22 @@ The public calls, by the notebook that introduces them:
 - 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``,
   ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
   ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
-
 - 05 (judging explanations): ``localization_set``, ``pointing_game``, ``box_iou``,
   ``box_localization``, ``deletion``, ``insertion``, ``average_drop``,
   ``increase_in_confidence``, ``model_randomization``, ``check_pointing_game``,
   ``check_box_iou``, ``check_curve_auc``; baselines and the similarity measures
-  live in ``camlab.metrics``. The methods the peers have:
-  ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
+  live in ``camlab.metrics``; ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
 
 Exercises (every notebook): ``progress`` (which of the notebook's exercises pass),
-``passed_or_reference`` (the learner's function once it passes, camlab's until then);
-01 adds ``check_cam_image``.
+``passed_or_reference`` (the learner's function once it passes, camlab's until then).
 
-Every method is registered in ``METHODS``. Errors are ``CamlabError``s.
-Every notebook states what a learner should see with ``expect`` (a miss fails
-under test, and informs a learner without stopping the notebook).
+Every method is registered in ``METHODS`` (``camlab.methods``): each one is
+``camlab.<name>(model, images, ...)``, a name in ``__all__``, a method of
+``explain`` and of the explorer, whether it is registered there or later with
+``camlab.methods.method``. Errors are ``CamlabError``s. Every notebook states
+what a learner should see with ``expect`` (a miss fails under test, and informs
+a learner without stopping the notebook). docs/api.md lists everything;
+docs/developers.md shows the layout.
 """
 
 # First, before anything imports TensorFlow: a clear message where it is missing
@@ -41,7 +41,6 @@ require_tensorflow()
 
 from camlab.boxes import (  # noqa: E402
     box_from_map,
-    box_slider,
     boxes_from_maps,
     draw_box,
     map_peaks,
@@ -50,15 +49,9 @@ from camlab.boxes import (  # noqa: E402
     peak_on_mask,
     show_boxes,
 )
-from camlab.course import (
-    ExpectationMissed,
-    TensorFlowMissingError,
-    expect,
-    fast_mode,
-    offline_mode,
-)
-from camlab.data import Dataset, load_fashion_mnist, load_mnist
-from camlab.errors import (
+from camlab.course import ExpectationMissed, TensorFlowMissingError, expect, fast_mode, offline_mode  # noqa: E402
+from camlab.data import Dataset, load_fashion_mnist, load_mnist  # noqa: E402
+from camlab.errors import (  # noqa: E402
     CamlabError,
     ClassIndexError,
     DataUnavailableError,
@@ -67,52 +60,38 @@ from camlab.errors import (
     KerasVersionError,
     ModelError,
 )
-from camlab.localization import LocalizationSet, localization_set
-from camlab.metrics import (
+from camlab.exercises import (  # noqa: E402
+    check_box_from_map,
+    check_box_iou,
+    check_cam,
+    check_cam_image,
+    check_class_cam,
+    check_curve_auc,
+    check_gradcam_plus_plus_weights,
+    check_gradcam_weights,
+    check_least_sure,
+    check_pointing_game,
+    check_upsampled_cam,
+    passed_or_reference,
+    progress,
+)
+from camlab.localization import LocalizationSet, localization_set  # noqa: E402
+from camlab.maps import normalize, upsample  # noqa: E402
+from camlab.methods import METHODS  # noqa: E402
+from camlab.metrics import (  # noqa: E402
     average_drop,
     box_iou,
     box_localization,
-    check_box_iou,
-    check_curve_auc,
-    check_pointing_game,
     deletion,
     increase_in_confidence,
     insertion,
     model_randomization,
     pointing_game,
 )
-from camlab.exercises import (
-    check_box_from_map,
-    check_cam,
-    check_cam_image,
-    check_class_cam,
-    check_gradcam_plus_plus_weights,
-    check_gradcam_weights,
-    check_least_sure,
-    check_upsampled_cam,
-    passed_or_reference,
-    progress,
-)
-from camlab.maps import normalize, upsample
-from camlab.methods import (
-    METHODS,
-    Explanation,
-    ablationcam,
-    cam,
-    eigencam,
-    explain,
-    gradcam,
-    gradcam_plus_plus,
-    guided_backprop,
-    guided_gradcam,
-    hirescam,
-    layercam,
-    scorecam,
-    xgradcam,
-)
-from camlab.models import flatten_cnn, gap_cnn, pretrained_gap_model
-from camlab.photos import Photos, load_cats_vs_dogs, preprocess
-from camlab.viz import (
+from camlab.models import flatten_cnn, gap_cnn, pretrained_gap_model  # noqa: E402
+from camlab.photos import Photos, load_cats_vs_dogs, preprocess  # noqa: E402
+from camlab.pipeline import Explanation, explain, guided_backprop, guided_gradcam, method_function  # noqa: E402
+from camlab.viz import (  # noqa: E402
     colorize,
     gradient_image,
     overlay,
@@ -120,26 +99,49 @@ from camlab.viz import (
     show_explanation,
     show_maps,
 )
-from camlab.widgets import explore
+from camlab.widgets import box_slider, explore  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Everything public except the methods, which come from METHODS (see __getattr__).
+_PUBLIC_NAMES = (
     "METHODS", "CamlabError", "ClassIndexError", "DataUnavailableError", "Dataset",
-    "DownloadError", "ExpectationMissed", "Explanation", "InputError", "KerasVersionError", "ModelError", "Photos", "box_from_map",
-    "box_slider", "boxes_from_maps", "cam", "check_box_from_map", "check_cam",
-    "check_class_cam", "check_gradcam_plus_plus_weights", "check_gradcam_weights",
-    "check_least_sure", "check_upsampled_cam", "colorize", "draw_box", "expect", "explain", "explore",
-    "fast_mode", "flatten_cnn", "gap_cnn", "gradcam", "gradcam_plus_plus", "gradient_image",
-    "guided_backprop", "guided_gradcam", "layercam", "load_cats_vs_dogs", "load_fashion_mnist",
-    "load_mnist", "map_peaks", "mask_boxes", "normalize", "offline_mode", "overlay", "peak_in_box", "peak_on_mask", "preprocess", "pretrained_gap_model", "scorecam",
-    "show_boxes", "show_comparison", "show_explanation", "show_maps", "TensorFlowMissingError",
-    "upsample",
-    # exercises: every notebook
-    "check_cam_image", "passed_or_reference", "progress",
-    # 05: judging explanations
-    "LocalizationSet", "localization_set", "average_drop", "box_iou", "box_localization",
-    "deletion", "increase_in_confidence", "insertion", "model_randomization", "pointing_game",
-    "hirescam", "xgradcam", "eigencam", "ablationcam",
-    "check_box_iou", "check_curve_auc", "check_pointing_game",
-]
+    "DownloadError", "ExpectationMissed", "Explanation", "InputError", "KerasVersionError",
+    "LocalizationSet", "ModelError", "Photos", "TensorFlowMissingError",
+    # 01
+    "load_mnist", "gap_cnn", "explain", "upsample", "normalize", "colorize", "overlay",
+    "show_maps", "show_explanation", "check_cam", "check_cam_image", "fast_mode",
+    "offline_mode", "expect", "explore", "map_peaks", "mask_boxes", "peak_in_box",
+    "peak_on_mask",
+    # 02
+    "load_fashion_mnist", "check_upsampled_cam", "check_least_sure",
+    # 03
+    "load_cats_vs_dogs", "preprocess", "pretrained_gap_model", "box_from_map",
+    "boxes_from_maps", "draw_box", "show_boxes", "box_slider", "check_class_cam",
+    "check_box_from_map",
+    # 04
+    "guided_backprop", "guided_gradcam", "gradient_image", "show_comparison", "flatten_cnn",
+    "check_gradcam_weights", "check_gradcam_plus_plus_weights",
+    # 05
+    "localization_set", "pointing_game", "box_iou", "box_localization", "deletion",
+    "insertion", "average_drop", "increase_in_confidence", "model_randomization",
+    "check_pointing_game", "check_box_iou", "check_curve_auc",
+    # exercises, every notebook
+    "passed_or_reference", "progress",
+)
+
+# The methods registered when camlab loads, as plain attributes (camlab.cam, camlab.gradcam, ...).
+globals().update({name: method_function(name) for name in METHODS})
+
+
+def __getattr__(name):
+    """``camlab.__all__`` and ``camlab.<method>`` for a method registered after import."""
+    if name == "__all__":
+        return list(_PUBLIC_NAMES) + [n for n in METHODS if n not in _PUBLIC_NAMES]
+    if name in METHODS:
+        return method_function(name)
+    raise AttributeError(f"module 'camlab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(METHODS))

@@ -1,6 +1,6 @@
 """Backpropagation modifiers: how gradients pass back through ReLUs (notebook 04).
 
-Seed 000 calls keras-vis with ``backprop_modifier`` None, ``'guided'`` or
+The MNIST article notebook 01 comes from (docs/sources.md) calls keras-vis with ``backprop_modifier`` None, ``'guided'`` or
 ``'relu'``. Each rule changes only the *backward* pass through every ReLU,
 never the forward values. With z the ReLU's input and g the gradient arriving
 from above:
@@ -27,10 +27,8 @@ import weakref
 import keras
 import tensorflow as tf
 
-from camlab.errors import InputError
-from camlab.graph import activation_kind
-
-MODIFIERS = (None, "guided", "relu")
+from camlab.anatomy import activation_kind
+from camlab.checks import check_modifier
 
 
 @tf.custom_gradient
@@ -52,12 +50,6 @@ def rectified_relu(z):
 
 
 RULES = {"guided": guided_relu, "relu": rectified_relu}
-
-
-def check_modifier(modifier):
-    if not (modifier is None or isinstance(modifier, str)) or modifier not in MODIFIERS:
-        raise InputError(f"modifier must be one of {MODIFIERS}; got {modifier!r}.")
-    return modifier
 
 
 def _is_plain_relu(function) -> bool:

@@ -3,9 +3,10 @@
 Zhou et al. 2016 (Learning Deep Features for Discriminative Localization,
 CVPR, sec. 3) localise an object with its CAM alone: keep the pixels whose
 value is at least 20% of the map's maximum, and take the box around the
-largest connected region. Seed 001 suggests the same. ``box_from_map`` does
-exactly that for one map, ``boxes_from_maps`` for a batch in one labelling
-pass; ``draw_box``, ``show_boxes`` and ``box_slider`` show the result.
+largest connected region, as the cats-vs-dogs tutorial of notebook 03 suggests.
+``box_from_map`` does exactly that for one map, ``boxes_from_maps`` for a batch
+in one labelling pass; ``draw_box`` and ``show_boxes`` show the result, and
+``camlab.widgets.box_slider`` moves the threshold.
 
 A box is ``(x_min, y_min, x_max, y_max)`` in inclusive pixel coordinates of
 the map: x is the column, y the row, and ``x_max`` is the last column inside
@@ -25,22 +26,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import ndimage
 
+from camlab.checks import as_maps, box_table, check_threshold
 from camlab.errors import InputError
-from camlab.maps import as_maps
 from camlab.viz import display_image, image_grid, overlay
 
 THRESHOLD = 0.2  # the CAM paper's 20% of the maximum
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # diagonal neighbours touch
-
-
-def _check_threshold(threshold) -> float:
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise InputError(f"threshold is a fraction of the map's maximum, in [0, 1]; got {threshold}.")
-    return value
 
 
 def boxes_from_maps(maps, threshold=THRESHOLD) -> list:
@@ -54,7 +45,7 @@ def boxes_from_maps(maps, threshold=THRESHOLD) -> list:
     the one holding the higher value wins, then the first in reading order.
     Returns a list of N tuples of ints, or None for a map with no positive value.
     """
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     maps = as_maps(maps, single=False)[0].astype("float64")
     peak = maps.max(axis=(1, 2), keepdims=True)
     mask = (maps >= threshold * peak) & (peak > 0)
@@ -131,37 +122,13 @@ def peak_in_box(maps, boxes, margin=0) -> np.ndarray:
     meaning no box, which counts as False.
     """
     peaks = map_peaks(maps)
-    table = box_table(boxes)
-    if len(table) != len(peaks):
-        raise InputError(f"{len(peaks)} maps but {len(table)} boxes; pass one box per map.")
+    table = box_table(boxes, len(peaks))
     present = (table >= 0).all(axis=1)
     x_min, y_min, x_max, y_max = (table[:, i] for i in range(4))
     rows, columns = peaks[:, 0], peaks[:, 1]
     inside = ((x_min - margin <= columns) & (columns <= x_max + margin)
               & (y_min - margin <= rows) & (rows <= y_max + margin))
     return inside & present
-
-
-def box_table(boxes) -> np.ndarray:
-    """Boxes as int64 (N, 4), None becoming (-1, -1, -1, -1).
-
-    ``boxes``: (N, 4) numbers or a list of ``(x_min, y_min, x_max, y_max)``
-    tuples and Nones; anything else is an ``InputError``.
-    """
-    def row(box):
-        if box is None:
-            return (-1, -1, -1, -1)
-        values = np.asarray(box)
-        if values.shape != (4,) or values.dtype.kind not in "iuf" \
-                or not np.isfinite(values).all():
-            raise InputError(
-                f"a box is (x_min, y_min, x_max, y_max), four numbers, or None; got {box!r}."
-            )
-        return tuple(int(v) for v in values)
-
-    if isinstance(boxes, (str, bytes)) or not hasattr(boxes, "__len__"):
-        raise InputError(f"boxes must be (N, 4) numbers or a list of boxes; got {boxes!r}.")
-    return np.array([row(box) for box in boxes], dtype="int64").reshape(-1, 4)
 
 
 def peak_on_mask(maps, masks) -> np.ndarray:
@@ -223,7 +190,7 @@ def show_boxes(images, maps, threshold=THRESHOLD, titles=None, columns=5, cmap="
     one Matplotlib figure.
     """
     images = np.asarray(images)
-    maps = as_maps(maps, single=False, finite=False)[0]
+    maps = as_maps(maps, single=False)[0]
     if images.ndim < 3 or len(images) != len(maps) or maps.shape[1:] != images.shape[1:3]:
         raise InputError(f"images {images.shape} and maps {maps.shape} must pair up: one map "
                          "(H, W) per image (H, W[, C]); upsample the maps first.")
@@ -239,46 +206,3 @@ def show_boxes(images, maps, threshold=THRESHOLD, titles=None, columns=5, cmap="
     figure.tight_layout()
     plt.show()
     return boxes
-
-
-def box_slider(image, heatmap, threshold=THRESHOLD, cmap="jet", alpha=0.5):
-    """A slider for the threshold and the box it gives, redrawn as it moves.
-
-    image: (H, W[, C]); heatmap: (H, W), the image's size. Returns an
-    ipywidgets VBox: the slider, a line describing the box, and the figure
-    (the kept pixels, and the image with its map and box).
-    """
-    import ipywidgets
-
-    heatmap = as_maps(heatmap, "heatmap")[0][0].astype("float32")
-    picture = display_image(image)
-    if heatmap.shape != picture.shape[:2]:
-        raise InputError(f"heatmap {heatmap.shape} must have the image's size {picture.shape[:2]}.")
-    slider = ipywidgets.FloatSlider(value=_check_threshold(threshold), min=0.0, max=1.0,
-                                    step=0.05, description="threshold", readout_format=".2f",
-                                    continuous_update=False,
-                                    layout=ipywidgets.Layout(width="520px"))
-    text = ipywidgets.Label()
-    figure_area = ipywidgets.Output()
-
-    def redraw(change=None):
-        fraction = slider.value
-        box = box_from_map(heatmap, fraction)
-        text.value = f"threshold {fraction:.2f} of the maximum: {describe_box(box, heatmap.shape)}"
-        with figure_area:
-            figure_area.clear_output(wait=True)
-            figure, axes = plt.subplots(1, 2, figsize=(7, 3.4))
-            peak = float(heatmap.max())
-            axes[0].imshow((heatmap >= fraction * peak) & (peak > 0), cmap="gray", vmin=0, vmax=1)
-            axes[0].set_title("kept pixels")
-            axes[1].imshow(draw_box(overlay(picture, heatmap, alpha=alpha, cmap=cmap), box,
-                                    color="white"))
-            axes[1].set_title("map and box")
-            for axis in axes:
-                axis.axis("off")
-            figure.tight_layout()
-            plt.show()
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return ipywidgets.VBox([slider, text, figure_area])

@@ -8,7 +8,7 @@ turns it off even under CI. Learners run the full mode.
 ``expect`` is how every notebook states what a learner should see (an accuracy
 floor, a map that peaks on the object). Under test it fails like an assert; in a
 learner's full run a miss prints a notice and the lesson goes on, so that one
-unlucky seed does not stop a class pressing "Run all" (issue 9). Exact math
+unlucky seed does not stop a class pressing "Run all". Exact math
 stays a plain ``assert`` in the notebooks.
 """
 

@@ -1,30 +1,25 @@
-"""How camlab reads a Keras model: a flat list of layer calls, and its head.
+"""How camlab runs a Keras model: one layer call at a time, in inference mode.
 
-Notebook 01 builds the CAM model by hand, as seed 002 does:
-``keras.Model(model.inputs, [last_conv.output, model.outputs[0]])``. That trick
-breaks on the course's own nested model (a ResNet50 used as one layer of a
-Sequential): its inner layers are "not connected to inputs" of the outer model
-(FIELD_NOTES, Keras 3 traps). So camlab never builds sub-models. It *walks* the
-model instead: it calls every layer itself, in the model's own order, stepping
-into nested Sequential and functional models, and keeps the tensors it needs
-(the feature maps, the input of the last Dense layer). Nothing in the caller's
-model is changed: no layer, activation, node or weight.
+Notebook 02 builds the CAM model by hand, as the Fashion-MNIST lab it comes from
+does: ``keras.Model(model.inputs, [last_conv.output, model.outputs[0]])``. That
+trick breaks on the course's own nested model (a ResNet50 used as one layer of
+a Sequential, notebook 03): its inner layers are "not connected to inputs" of
+the outer model (a Keras 3 trap). So camlab never builds sub-models. It *walks*
+the model instead: it calls every layer itself, in the model's own order,
+stepping into nested Sequential and functional models, and hands each call's
+tensors to a callback (``walk``; ``walk_from`` runs again from one layer on).
+Nothing in the caller's model is changed: no layer, activation, node or weight.
 
-``read_model`` walks the model once on one blank image and records every call;
-``Anatomy`` answers the questions the methods ask: which layer is the last conv
-layer, does a GlobalAveragePooling2D + Dense head sit on it (CAM needs one),
-how many classes are there, and is the head softmax, sigmoid or linear.
+``camlab.anatomy`` records one walk and reads the model from it (its layers, its
+head); ``camlab.pipeline`` walks it to compute maps and class scores.
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import inspect
-import weakref
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from camlab.errors import KerasVersionError, ModelError
@@ -33,23 +28,7 @@ from camlab.errors import KerasVersionError, ModelError
 # `make matrix`; the README lists each leg). Keep in step with pyproject.toml's keras range.
 TESTED_KERAS = ("3.1.0", "3.15.1")
 
-CONV_LAYERS = (
-    keras.layers.Conv2D,
-    keras.layers.SeparableConv2D,
-    keras.layers.DepthwiseConv2D,
-    keras.layers.Conv2DTranspose,
-)
-# Layers that are the identity at inference time: allowed between GAP and Dense.
-_PASS_THROUGH = (
-    keras.layers.Dropout,
-    keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout,
-    keras.layers.AlphaDropout,
-    keras.layers.ActivityRegularization,
-)
-
-
-def _is_graph_model(layer) -> bool:
+def is_graph_model(layer) -> bool:
     """A Sequential or functional model: one whose layers camlab can walk."""
     if isinstance(layer, keras.Sequential):
         return True
@@ -169,7 +148,7 @@ def _traverse(model, images, call_layer, finish):
             for inner in layer.layers:
                 y = run(inner, y, path)
             return finish(path, layer, (x,), y)
-        if _is_graph_model(layer):
+        if is_graph_model(layer):
             if len(layer.inputs) != 1 or len(layer.outputs) != 1:
                 raise ModelError(
                     f"camlab explains models with one image input and one output; "
@@ -179,7 +158,7 @@ def _traverse(model, images, call_layer, finish):
 
             def operation_fn(op):
                 def call(*args, **kwargs):
-                    if _is_graph_model(op):
+                    if is_graph_model(op):
                         extra = {k: v for k, v in kwargs.items() if v is not None}
                         if len(args) != 1 or extra:
                             raise ModelError(
@@ -200,304 +179,7 @@ def _traverse(model, images, call_layer, finish):
     return run(model, images, "")
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerCall:
-    """One call of one layer, as recorded by ``read_model``.
-
-    ``path`` names it through the nesting, e.g. ``"sequential/resnet50/conv5_block3_out"``;
-    ``inputs`` and ``outputs`` are ids of the tensors it read and wrote
-    (only meaningful inside one recording); ``output_shape`` has the batch
-    dimension dropped.
-    """
-
-    index: int
-    path: str
-    layer_ref: object  # weakref.ref to the layer: caches must not keep models alive
-    inputs: tuple
-    outputs: tuple
-    output_shape: tuple
-    is_model: bool
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-    @property
-    def layer(self):
-        return self.layer_ref()
-
-
-@dataclasses.dataclass(frozen=True)
-class Head:
-    """The end of a classifier, read backwards from its output.
-
-    ``dense``: the last Dense layer's call (class scores are computed from its
-    input as ``x @ kernel + bias``, so its softmax or sigmoid is never in the
-    way), or None when the model does not end in Dense; then ``scores`` is the
-    call whose output camlab takes as the class scores. ``activation`` is what
-    turns scores into probabilities: "softmax", "sigmoid" or "linear".
-    ``gap_input``: the call whose 4-D output a GlobalAveragePooling2D averages
-    straight into ``dense`` (the CAM architecture of Zhou et al. 2016), or None.
-    ``num_outputs``: units of the last layer; a single sigmoid unit is
-    explained as two classes (0 and 1).
-    """
-
-    dense: LayerCall | None
-    scores: LayerCall
-    activation: str
-    gap_input: LayerCall | None
-    num_outputs: int
-
-    @property
-    def binary_sigmoid(self) -> bool:
-        return self.activation == "sigmoid" and self.num_outputs == 1
-
-    @property
-    def num_classes(self) -> int:
-        return 2 if self.binary_sigmoid else self.num_outputs
-
-
-# A probe that tells activations apart by what they compute: negative, zero,
-# small and large values (above 6, so that relu6 is not taken for a ReLU).
-_PROBE = np.array([[-7.0, -1.5, 0.0, 0.25, 2.0, 7.5], [3.0, -0.5, 1.0, -4.0, 0.5, 9.0]], "float32")
-_KNOWN = {
-    "softmax": lambda x: np.exp(x - x.max(-1, keepdims=True))
-    / np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True),
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0.0),
-}
-_KINDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def activation_kind(fn) -> str:
-    """"softmax", "sigmoid", "linear", "relu" or "other": what ``fn`` computes.
-
-    Recognised by its values on a fixed probe, not by its name, so that
-    ``"softmax"``, ``keras.activations.softmax``, ``tf.nn.softmax`` (named
-    ``softmax_v2``) and ``lambda x: tf.nn.softmax(x)`` are all a softmax.
-    None is linear (Keras's default).
-    """
-    if fn is None:
-        return "linear"
-    try:
-        return _KINDS[fn]
-    except (KeyError, TypeError):
-        pass
-    try:
-        values = np.asarray(keras.ops.convert_to_numpy(fn(tf.constant(_PROBE))), "float32")
-    except Exception:  # an activation that cannot run on a plain 2-D tensor
-        kind = "other"
-    else:
-        kind = next((name for name, reference in _KNOWN.items()
-                     if values.shape == _PROBE.shape
-                     and np.allclose(values, reference(_PROBE.astype("float64")), atol=1e-5)),
-                    "other")
-    try:
-        _KINDS[fn] = kind
-    except TypeError:
-        pass
-    return kind
-
-
-class Anatomy:
-    """What camlab knows about one model at one input shape.
-
-    Built by ``read_model``; holds the recorded layer calls, the input shape
-    (H, W, C), and the head. Its methods find layers by name or object and
-    pick the default layer of each method.
-    """
-
-    def __init__(self, model, input_shape, calls):
-        # A weak reference: camlab's caches hold anatomies, and must not keep
-        # a model alive after its owner lets it go.
-        self._model = weakref.ref(model)
-        self.model_name = model.name
-        self.input_shape = tuple(input_shape)
-        self.calls = calls
-        self._producer = {}
-        for call in calls:
-            for tensor_id in call.outputs:
-                # Nested models re-emit their last layer's tensor: keep the leaf.
-                self._producer.setdefault(tensor_id, call)
-        self.head = self._read_head()
-
-    @property
-    def model(self):
-        model = self._model()
-        if model is None:
-            raise ModelError(f"Model {self.model_name!r} no longer exists.")
-        return model
-
-    # -- layers ---------------------------------------------------------
-    def producer(self, tensor_id) -> LayerCall | None:
-        return self._producer.get(tensor_id)
-
-    def conv_calls(self) -> list:
-        return [
-            c
-            for c in self.calls
-            if isinstance(c.layer, CONV_LAYERS) and len(c.output_shape) == 3
-        ]
-
-    def feature_map_calls(self) -> list:
-        """Every call whose output is a 4-D feature map (N, h, w, K)."""
-        return [c for c in self.calls if len(c.output_shape) == 3 and not c.is_model]
-
-    def find(self, layer) -> LayerCall:
-        """The call of ``layer``: a layer object, a name, or a nested path."""
-        if isinstance(layer, str):
-            hits = [
-                c for c in self.calls if c.path == layer or c.path.endswith("/" + layer)
-            ]
-            if not hits:
-                names = [c.name for c in self.feature_map_calls()][-8:]
-                raise ModelError(
-                    f"No layer named {layer!r} in model {self.model_name!r}. "
-                    f"Layers with 4-D feature maps near the end: {names}. "
-                    "Use one of these names, or pass the layer object."
-                )
-            layers = {id(c.layer) for c in hits}
-            if len(layers) > 1:
-                raise ModelError(
-                    f"The name {layer!r} matches several layers: "
-                    f"{[c.path for c in hits]}. Pass the full path or the layer object."
-                )
-            return hits[-1]
-        if isinstance(layer, (bool, np.bool_)) or not (
-                isinstance(layer, (int, np.integer)) or isinstance(layer, keras.layers.Layer)):
-            raise ModelError(
-                "layer must be None, a layer name (str), an index into model.layers "
-                f"(int), or a layer object; got {type(layer).__name__}."
-            )
-        if isinstance(layer, (int, np.integer)):
-            layers = self.model.layers
-            if not -len(layers) <= int(layer) < len(layers):
-                raise ModelError(
-                    f"layer={int(layer)} is out of range: model {self.model_name!r} has "
-                    f"{len(layers)} layers (model.layers[0 .. {len(layers) - 1}])."
-                )
-            layer = layers[int(layer)]  # as model.get_layer(index=...) does
-        if isinstance(layer, keras.layers.InputLayer):
-            raise ModelError(
-                f"Layer {layer.name!r} is the model's input, not a conv layer: it has "
-                "no feature maps to weigh. Pick a conv layer, e.g. "
-                f"{self._last_conv_name()!r}, or leave layer=None."
-            )
-        hits = [c for c in self.calls if c.layer is layer]
-        if not hits:
-            raise ModelError(
-                f"Layer {getattr(layer, 'name', layer)!r} is not part of model "
-                f"{self.model_name!r}. Pass a layer of this model (model.layers, or "
-                "a name such as " + repr(self._last_conv_name()) + ")."
-            )
-        return hits[-1]
-
-    def _last_conv_name(self) -> str:
-        convs = self.conv_calls()
-        return convs[-1].name if convs else "conv2d"
-
-    def feature_layer(self, layer=None, *, for_cam=False) -> LayerCall:
-        """The call whose output gives the feature maps A^k.
-
-        Default: the layer feeding a GAP + Dense head when there is one (so CAM
-        and Grad-CAM explain the same maps), else the last conv layer.
-        """
-        if layer is None and not self.conv_calls():
-            raise ModelError(
-                f"Model {self.model_name!r} has no convolutional layer. Class "
-                "activation maps weight the 4-D feature maps (N, H, W, C) of a "
-                "conv layer; this model has none to explain."
-            )
-        if for_cam:
-            gap_input = self.head.gap_input
-            if gap_input is None:
-                raise ModelError(
-                    "CAM needs a conv layer that feeds GlobalAveragePooling2D and "
-                    "then one Dense layer (Zhou et al. 2016); model "
-                    f"{self.model_name!r} ends in {self._ending()}. "
-                    "Use camlab.gradcam(model, images), which explains any conv "
-                    "layer of any architecture."
-                )
-            if layer is not None and self.find(layer).outputs[:1] != gap_input.outputs[:1]:
-                raise ModelError(
-                    f"CAM is defined on the feature maps that feed the global "
-                    f"average pool, here layer {gap_input.name!r}, not on "
-                    f"{self.find(layer).name!r}. Leave layer=None for CAM, or use "
-                    "camlab.gradcam(model, images, layer=...) for other layers."
-                )
-            return gap_input
-        if layer is None:
-            return self.head.gap_input or self.conv_calls()[-1]
-        call = self.find(layer)
-        if len(call.output_shape) != 3:
-            raise ModelError(
-                f"Layer {call.name!r} outputs shape (N, {', '.join(map(str, call.output_shape))}); "
-                "class activation maps need 4-D feature maps (N, H, W, C). "
-                f"Pick a conv layer, e.g. {self._last_conv_name()!r}."
-            )
-        return call
-
-    def _ending(self) -> str:
-        tail = [c.name + f" ({type(c.layer).__name__})" for c in self.calls if not c.is_model]
-        return " -> ".join(tail[-3:])
-
-    # -- head -----------------------------------------------------------
-    def _read_head(self) -> Head:
-        last = self.calls[-1]
-        if len(last.output_shape) != 1:
-            raise ModelError(
-                f"Model {self.model_name!r} outputs shape (N, "
-                f"{', '.join(map(str, last.output_shape))}). camlab explains image "
-                "classifiers, whose output is one score per class, (N, num_classes); "
-                "a segmentation-style or other multi-dimensional output has no class "
-                "to explain. Explain a classifier, or a model that ends in a "
-                "Dense(num_classes) layer."
-            )
-        output_id = last.outputs[0]
-        call = self.producer(output_id)
-        activation = None
-        # Walk back over trailing activation layers to the scoring layer.
-        while isinstance(call.layer, (keras.layers.Activation, keras.layers.Softmax)):
-            if activation is None:
-                if isinstance(call.layer, keras.layers.Softmax):
-                    activation = "softmax"
-                else:
-                    activation = activation_kind(call.layer.activation)
-            previous = self.producer(call.inputs[0]) if call.inputs else None
-            if previous is None:
-                break
-            call = previous
-        num_outputs = int(call.output_shape[-1]) if call.output_shape else 1
-        if isinstance(call.layer, keras.layers.Dense):
-            own = activation_kind(call.layer.activation)
-            if own in ("softmax", "sigmoid"):
-                activation = own
-            elif own != "linear":
-                # Dense with relu/tanh...: its output is what we can score.
-                return Head(None, call, activation or "linear", None, num_outputs)
-            activation = activation or "linear"
-            return Head(call, call, activation, self._gap_input(call), num_outputs)
-        if activation not in ("softmax", "sigmoid", "linear"):
-            activation = "linear"
-        return Head(None, call, activation, None, num_outputs)
-
-    def _gap_input(self, dense: LayerCall) -> LayerCall | None:
-        call = self.producer(dense.inputs[0]) if dense.inputs else None
-        while call is not None and isinstance(call.layer, _PASS_THROUGH):
-            call = self.producer(call.inputs[0])
-        if call is None or not isinstance(call.layer, keras.layers.GlobalAveragePooling2D):
-            return None
-        if getattr(call.layer, "keepdims", False) or getattr(call.layer, "data_format", "channels_last") != "channels_last":
-            return None
-        source = self.producer(call.inputs[0])
-        if source is None or len(source.output_shape) != 3:
-            return None
-        return source
-
-
-_ANATOMIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-CACHE_LIMIT = 8  # entries kept per model: input sizes here, compiled pipelines in methods
+CACHE_LIMIT = 8  # entries kept per model: anatomies per input size, compiled pipelines
 
 
 def cached_per_model(store, model, key, build, limit=CACHE_LIMIT):
@@ -532,7 +214,7 @@ def check_model(model) -> None:
             f"(KERAS_BACKEND=tensorflow); this one runs on {keras.backend.backend()!r}."
         )
     check_keras_seam()
-    if not _is_graph_model(model):
+    if not is_graph_model(model):
         raise ModelError(
             f"camlab cannot look inside subclassed model {model.name!r}: build it "
             "with keras.Sequential or the functional API (keras.Model(inputs, outputs))."
@@ -545,7 +227,7 @@ def _layers_inside(model, path=""):
     for layer in model.layers:
         here = f"{path}/{layer.name}" if path else f"{model.name}/{layer.name}"
         yield here, layer
-        if isinstance(layer, keras.Model) and _is_graph_model(layer):
+        if isinstance(layer, keras.Model) and is_graph_model(layer):
             yield from _layers_inside(layer, here)
 
 
@@ -595,55 +277,6 @@ def model_input_shape(model) -> tuple:
             f"input shape is {tuple(shape)}."
         )
     return tuple(None if d is None else int(d) for d in shape[1:])
-
-
-def read_model(model, input_shape=None) -> Anatomy:
-    """Walk ``model`` once on one blank image and return its ``Anatomy``.
-
-    Args:
-        model: a Keras 3 Sequential or functional model, possibly with nested
-            models as layers (the course's ResNet50-in-a-Sequential).
-        input_shape: (H, W, C) to trace at; default the model's input shape.
-
-    Cached per model and input shape; the model is not modified.
-    """
-    if input_shape is None:
-        input_shape = model_input_shape(model)
-    else:
-        check_model(model)
-    if any(d is None for d in input_shape):
-        raise ModelError(
-            f"Model {model.name!r} accepts any image size {tuple(input_shape)}; "
-            "pass input_shape=(H, W, C) to read it at one size."
-        )
-    input_shape = tuple(int(d) for d in input_shape)
-    return cached_per_model(_ANATOMIES, model, input_shape,
-                            lambda: _record(model, input_shape))
-
-
-def _record(model, input_shape) -> Anatomy:
-    """Walk ``model`` once on a blank image of ``input_shape`` and read what it does."""
-    records, keep = [], []
-
-    def on_call(index, path, layer, args, outputs):
-        ins, outs = tensors_in(args), tensors_in(outputs)
-        keep.extend(ins + outs)  # keep ids unique while recording
-        shape = tuple(outs[0].shape[1:]) if outs else ()
-        records.append(
-            LayerCall(
-                index=index,
-                path=path,
-                layer_ref=weakref.ref(layer),
-                inputs=tuple(id(t) for t in ins),
-                outputs=tuple(id(t) for t in outs),
-                output_shape=tuple(int(d) for d in shape),
-                is_model=_is_graph_model(layer),
-            )
-        )
-
-    blank = tf.zeros((1,) + input_shape, dtype="float32")
-    walk(model, blank, on_call)
-    return Anatomy(model, input_shape, records)
 
 
 def walk_from(model, images, start, feature_maps, earlier, on_call):

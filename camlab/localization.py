@@ -26,6 +26,7 @@ import dataclasses
 import numpy as np
 
 from camlab.boxes import mask_boxes
+from camlab.data import load_mnist
 from camlab.errors import InputError
 
 INK = 0.2  # a pasted pixel brighter than this is the digit's ink (its mask)
@@ -159,8 +160,6 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
     if not 0.0 <= float(noise):
         raise InputError(f"noise is a standard deviation, at least 0; got {noise}.")
     if dataset is None:
-        from camlab.data import load_mnist
-
         dataset = load_mnist()
     pixels = dataset.x_train if split == "train" else dataset.x_test
     digit_labels = np.asarray(dataset.y_train if split == "train" else dataset.y_test, "int64")

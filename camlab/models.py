@@ -20,7 +20,7 @@ def gap_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64, 128),
     Every entry of ``filters`` is a 3x3 "same" ReLU convolution; all but the
     last are followed by 2x2 max-pooling, which widens what each feature-map
     position sees. ``filters=(32, 64, 128)`` is notebook 01's MNIST model
-    (feature maps 7x7x128); ``(16, 32, 64, 128)`` is seed 002's Fashion-MNIST
+    (feature maps 7x7x128); ``(16, 32, 64, 128)`` is the Fashion-MNIST lab's (notebook 02)
     model (3x3x128). Input float images (N, *input_shape) in [0, 1]; output
     class probabilities (N, num_classes).
     """
@@ -40,13 +40,13 @@ def gap_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64, 128),
 
 def flatten_cnn(input_shape=(28, 28, 1), num_classes=10, batchnorm_momentum=0.99,
                 name="flatten_cnn") -> keras.Model:
-    """Seed 004's model (notebook 04): no global average pool, so no CAM.
+    """The Grad-CAM article's model (notebook 04): no global average pool, so no CAM.
 
     Eight 2x2 "same" ReLU convolutions, each followed by BatchNormalization
     (32, 32, 64, 64 | pool | 128, 128 | pool | 256, 256 | pool), Dropout(0.5),
     Flatten and a softmax Dense layer. The last conv layer is named "final",
-    as in the seed; its maps are 7x7x256 for 28x28 inputs. ``batchnorm_momentum``
-    0.99 is Keras's default, as in the seed; its running averages need a few
+    as in the article; its maps are 7x7x256 for 28x28 inputs. ``batchnorm_momentum``
+    0.99 is Keras's default, as in the article; its running averages need a few
     thousand steps to settle, so a short run on little data wants 0.9 or less
     (else test accuracy stays near chance while training accuracy climbs).
     Input float images
@@ -69,7 +69,7 @@ def flatten_cnn(input_shape=(28, 28, 1), num_classes=10, batchnorm_momentum=0.99
 
 
 # ----------------------------------------------------------------------------
-# Notebook 03: a frozen ImageNet backbone as one layer of a Sequential (seed 001)
+# Notebook 03: a frozen ImageNet backbone as one layer of a Sequential (the cats-vs-dogs tutorial)
 # ----------------------------------------------------------------------------
 
 BACKBONES = {"resnet50": keras.applications.ResNet50, "vgg16": keras.applications.VGG16}
@@ -82,13 +82,16 @@ def _is_download_failure(error) -> bool:
 
 def pretrained_gap_model(backbone="resnet50", num_classes=2, input_shape=(224, 224, 3),
                          weights="imagenet", name=None) -> keras.Sequential:
-    """Seed 001's model: Sequential[backbone (frozen), GlobalAveragePooling2D, Dense softmax].
+    """The cats-vs-dogs tutorial's model (notebook 03).
+
+    Sequential[backbone (frozen), GlobalAveragePooling2D, Dense softmax].
 
     ``backbone`` is "resnet50" (He et al. 2016; its last block gives 7x7x2048
     feature maps at 224x224) or "vgg16" (Simonyan and Zisserman 2015; 7x7x512
-    after its last pool, seed 003's variant), built by ``keras.applications``
+    after its last pool, the PyTorch CAM tutorial's variant), built by
+    ``keras.applications``
     without its classifier and used, frozen, as *one layer* of the Sequential,
-    exactly as the seed builds it. camlab's methods explain it as it is.
+    exactly as the tutorial builds it. camlab's methods explain it as it is.
     ``weights``: "imagenet" (downloaded and cached by Keras), None (random), or
     a weights file. When the ImageNet weights cannot be downloaded (no
     network), the backbone keeps random weights and a loud notice says so.

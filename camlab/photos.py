@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from camlab.course import fast_mode, notice
-from camlab.data import asset_path, extract_zip, fetch, file_hash, stratified_split
+from camlab.data import stratified_split
+from camlab.download import asset_path, extract_zip, fetch, file_hash
 from camlab.errors import DataUnavailableError, DownloadError, InputError
 
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -93,7 +94,7 @@ def read_photo(path, image_size=IMAGE_SIZE):
     """One JPEG or PNG file as float32 RGB (image_size, image_size, 3) in [0, 255].
 
     Resized (bilinear) without keeping the aspect ratio, as
-    ``keras.utils.load_img(path, target_size=(224, 224))`` in seed 001 and
+    ``keras.utils.load_img(path, target_size=(224, 224))`` in the cats-vs-dogs tutorial and
     ``keras.utils.image_dataset_from_directory`` do. Works inside ``tf.data``.
     """
     data = tf.io.read_file(path)
@@ -277,7 +278,7 @@ def load_cats_vs_dogs(fast=None, *, offline=False, image_size=IMAGE_SIZE, batch_
                       url=CATS_AND_DOGS_URL, sha256=CATS_AND_DOGS_SHA256,
                       size=CATS_AND_DOGS_SIZE, counts=CATS_AND_DOGS_COUNTS,
                       directory=None, seed=0) -> Photos:
-    """Cats vs. dogs photos for a frozen ImageNet backbone (notebook 03, seed 001).
+    """Cats vs. dogs photos for a frozen ImageNet backbone (notebook 03).
 
     Downloads ``cats_and_dogs_filtered.zip`` (68.6 MB) into Keras's dataset
     cache, checks it (``sha256`` when pinned, its ``size``, every member's

@@ -11,8 +11,9 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
+from camlab.checks import as_maps, check_named
 from camlab.errors import InputError
-from camlab.maps import as_maps, normalize, upsample
+from camlab.maps import normalize, upsample
 
 
 def display_image(image) -> np.ndarray:
@@ -66,7 +67,7 @@ def _numeric(values, name) -> np.ndarray:
 def colorize(heatmap, cmap="jet") -> np.ndarray:
     """A map (H, W) or maps (N, H, W) as RGB float (..., 3) in [0, 1].
 
-    Each map is min-max scaled first; "jet" is seed 001's colour map, any
+    Each map is min-max scaled first; "jet" is the colour map of the tutorials, any
     Matplotlib colour map name works ("Greens", "Reds", "inferno", ...).
     """
     scaled = normalize(heatmap)
@@ -91,8 +92,8 @@ def overlay(image, heatmap, alpha=0.5, cmap="jet") -> np.ndarray:
 
     image: (H, W), (H, W, 1) or (H, W, 3), any range. heatmap: (h, w); it is
     upsampled (bilinear) when smaller than the image. alpha in [0, 1].
-    Returns RGB float (H, W, 3) in [0, 1]. Seed 001 does the same with
-    ``cv2.addWeighted(img, 0.5, cam, 0.25, 0)``.
+    Returns RGB float (H, W, 3) in [0, 1]. The cats-vs-dogs tutorial of
+    notebook 03 does the same with ``cv2.addWeighted(img, 0.5, cam, 0.25, 0)``.
     """
     if not isinstance(alpha, (int, float, np.number)) or not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be a number in [0, 1]; got {alpha!r}.")
@@ -156,7 +157,7 @@ def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
     if len(images) == 0:
         raise InputError("show_maps got an empty batch; pass at least one image and its map.")
     for name, indices in (("predicted", predicted), ("labels", labels)):
-        _check_class_names(name, indices, class_names)
+        check_named(name, indices, class_names)
     figure, axes = image_grid(len(images), columns)
     for index, axis in enumerate(axes):
         axis.imshow(overlay(images[index], maps[index], alpha=alpha, cmap=cmap))
@@ -176,27 +177,13 @@ def show_maps(images, maps, predicted=None, probabilities=None, labels=None,
     plt.show()
 
 
-def _check_class_names(name, indices, class_names):
-    """Every class index in ``indices`` has a name in ``class_names``."""
-    if indices is None or class_names is None:
-        return
-    values = np.asarray(indices).reshape(-1)
-    if values.dtype.kind not in "iu":
-        raise InputError(f"{name} must hold class indices (ints); got dtype {values.dtype}.")
-    outside = values[(values < 0) | (values >= len(class_names))]
-    if len(outside):
-        raise InputError(
-            f"{name} holds class {int(outside[0])}, but class_names has {len(class_names)} "
-            f"names (classes 0 .. {len(class_names) - 1}). Pass the model's class names."
-        )
-
-
 def show_explanation(image, heatmap, title=None, cmap="jet", alpha=0.5):
     """One image three ways, side by side: the image, its map, the overlay.
 
-    As seed 001 shows them. image: (H, W[, C]); heatmap: (h, w).
+    As the cats-vs-dogs tutorial of notebook 03 shows them. image: (H, W[, C]);
+    heatmap: (h, w), finite.
     """
-    heatmap = as_maps(heatmap, "heatmap", finite=False)[0][0]
+    heatmap = as_maps(heatmap, "heatmap")[0][0]
     picture = display_image(image)
     figure, axes = plt.subplots(1, 3, figsize=(9, 3.2))
     axes[0].imshow(picture)

@@ -30,7 +30,7 @@ def tiny_gap_models(num_classes=3, activation="softmax", input_shape=(8, 8, 3), 
 
     conv_a (4) -> conv_b (5) -> GAP -> Dense(num_classes); the nested one wraps
     the two convs in a functional backbone used as one layer of a Sequential,
-    as seed 001 does with ResNet50.
+    as the cats-vs-dogs tutorial of notebook 03 does with ResNet50.
     """
     inputs = keras.Input(input_shape)
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(inputs)
@@ -70,7 +70,7 @@ def images():
 
 @pytest.fixture(scope="session")
 def flatten_model():
-    """A conv model with no global average pool (Flatten -> Dense), like seed 004."""
+    """A conv model with no global average pool (Flatten -> Dense), like the Grad-CAM article's of notebook 04."""
     model = keras.Sequential([
         keras.Input((8, 8, 3)),
         keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv"),

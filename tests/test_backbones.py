@@ -1,4 +1,4 @@
-"""A backbone nested in a Sequential (seed 001) explains exactly as its flat twin (notebook 03)."""
+"""A backbone nested in a Sequential (the cats-vs-dogs tutorial's model) explains exactly as its flat twin (notebook 03)."""
 
 import keras
 import numpy as np
@@ -8,7 +8,7 @@ import camlab
 from conftest import _randomize
 from tolerances import BY_HAND, RELATIVE, RELATIVE_SAME, UNIT
 
-METHODS = ["cam", "gradcam", "gradcam_plus_plus", "layercam", "scorecam"]
+METHODS = list(camlab.METHODS)  # every registered method, on the nested model and its flat twin
 
 
 def residual_backbone(input_shape=(16, 16, 3)):
@@ -25,7 +25,7 @@ def residual_backbone(input_shape=(16, 16, 3)):
 
 
 def nested_and_flat(backbone, num_classes=2, seed=0):
-    """Seed 001's Sequential[backbone, GAP, Dense], and a flat functional model of the same layers."""
+    """The cats-vs-dogs tutorial's Sequential[backbone, GAP, Dense], and a flat functional model of the same layers."""
     backbone.trainable = False
     nested = keras.Sequential([
         keras.Input(backbone.inputs[0].shape[1:]),
@@ -68,7 +68,7 @@ def test_nested_and_flat_give_identical_raw_maps(tiny_pair, photos, method):
 def test_nested_cam_is_the_hand_made_weighted_sum(tiny_pair, photos):
     nested, _ = tiny_pair
     backbone, dense = nested.layers[0], nested.layers[-1]
-    features = backbone.predict(photos, verbose=0)  # seed 001: the backbone alone gives the maps
+    features = backbone.predict(photos, verbose=0)  # as in the tutorial: the backbone alone gives the maps
     classes = np.array([0, 1, 1, 0, 1])
     hand = np.einsum("nhwk,kn->nhw", features, dense.kernel.numpy()[:, classes])
     maps = camlab.cam(nested, photos, class_index=classes, normalize=False, upsample=False)

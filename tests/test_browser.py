@@ -49,7 +49,7 @@ ARTEFACTS = pathlib.Path(os.environ.get("CAMLAB_ARTEFACTS", ROOT / "tests" / "ar
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 RUN_ALL_SECONDS = 240  # notebook 02 in fast mode takes about 40 s on 2 cores
-REDRAW_GOAL_MS = 30.0  # key press -> new picture, median, on 2 cores (issue 11)
+REDRAW_GOAL_MS = 30.0  # key press -> new picture, median, on 2 cores
 REDRAW_LIMIT_MS = 150.0  # fails beyond this: a redraw that slow is a regression, not noise
 PRESSES = 20
 PANELS = ("image", "map", "overlay")

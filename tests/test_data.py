@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import camlab
-from camlab import data
+from camlab import data, download
 from tolerances import GREY_LEVEL
 
 
@@ -97,12 +97,12 @@ def test_fetch_accepts_md5_and_reports_unreachable_addresses(file_server, closed
     path = file_server.root / "labels.gz"
     path.write_bytes(b"\x1f\x8b label bytes")
     md5 = hashlib.md5(path.read_bytes()).hexdigest()
-    got = data.fetch(file_server.url("labels.gz"), md5, "labels.gz", subdir="x", directory=tmp_path)
+    got = download.fetch(file_server.url("labels.gz"), md5, "labels.gz", subdir="x", directory=tmp_path)
     assert got == tmp_path / "x" / "labels.gz" and got.read_bytes() == path.read_bytes()
     with pytest.raises(camlab.DataUnavailableError, match="Cannot download"):
-        data.fetch(closed_url, md5, "other.gz", directory=tmp_path)
+        download.fetch(closed_url, md5, "other.gz", directory=tmp_path)
     with pytest.raises(camlab.DataUnavailableError):
-        data.fetch(file_server.url("no-such-file"), md5, "missing.gz", directory=tmp_path)
+        download.fetch(file_server.url("no-such-file"), md5, "missing.gz", directory=tmp_path)
 
 
 def test_stratified_split_is_reproducible_and_balanced():
@@ -137,11 +137,11 @@ def test_fast_mode_flag(monkeypatch):
 def test_shipped_files_match_the_listed_checksums():
     # Found through asset_path, as camlab finds them: data/ in a clone (or an editable
     # install), camlab/assets in an installed wheel.
-    sums = data.asset_path("SHA256SUMS")
+    sums = download.asset_path("SHA256SUMS")
     listed = dict(line.split()[::-1] for line in sums.read_text().splitlines() if line.strip())
     assert any(name.startswith("fashion_mnist/") for name in listed)
     for name, digest in listed.items():
-        assert sha256(data.asset_path(*name.split("/"))) == digest, name
+        assert sha256(download.asset_path(*name.split("/"))) == digest, name
     # ... and nothing shipped beside them is left unlisted.
     for folder in {name.split("/")[0] for name in listed}:
         for path in (sums.parent / folder).iterdir():

@@ -1,4 +1,4 @@
-"""The two editions of the course (issue 10).
+"""The two editions of the course (docs/instructors.md).
 
 notebooks/ is the instructor edition: every solution between nbgrader's
 markers, every check that only proves a solution in a hidden-test region.
@@ -97,11 +97,10 @@ def fresh_namespace():
 
 
 @pytest.fixture
-def registry(monkeypatch):
+def registry():
     """Exercises registered or checked in a test do not leak into the others."""
-    monkeypatch.setattr(exercises, "EXERCISES", dict(exercises.EXERCISES))
-    monkeypatch.setattr(exercises, "_LATEST", {})
-    return exercises
+    with exercises.isolated_session():  # camlab.exercises.framework's dicts, changed in place
+        yield exercises
 
 
 # ------------------------------------------------------------------ the builder's rules

@@ -1,6 +1,7 @@
 """The exercise checks: right answers pass; each typical mistake gets its hint."""
 
 import numpy as np
+import pytest
 
 import camlab
 from camlab import exercises
@@ -86,16 +87,48 @@ def test_check_cam_image_explains_typical_mistakes(capsys):
 # ------------------------------------------------------------ registry, progress
 
 
+@pytest.fixture
+def session():
+    """Exercises registered or checked in a test do not leak into the others."""
+    with exercises.isolated_session():
+        yield
+
+
 def test_every_check_is_registered_and_exported():
     checks = {name for name in camlab.__all__ if name.startswith("check_")}
     assert checks <= set(exercises.EXERCISES)
     for name, item in exercises.EXERCISES.items():
         assert getattr(camlab, name) is item.check
+        assert getattr(exercises, name) is item.check
         assert item.notebook in {"01", "02", "03", "04", "05"} and item.function_name
 
 
-def test_progress_shows_each_exercise_of_a_notebook(monkeypatch, capsys):
-    monkeypatch.setattr(exercises, "_LATEST", {})
+def test_exercises_are_listed_in_course_order():
+    notebooks = [item.notebook for item in exercises.EXERCISES.values()]
+    assert notebooks == sorted(notebooks)
+    for name, item in exercises.EXERCISES.items():  # each check in its notebook's module
+        assert item.check.__module__ == f"camlab.exercises.notebook{item.notebook}", name
+
+
+def test_an_isolated_session_restores_the_registry_in_place(session, capsys):
+    registered, latest = exercises.EXERCISES, exercises._LATEST
+    before = dict(registered)
+    camlab.check_cam(lambda f, w: f @ w)
+    with exercises.isolated_session():
+        assert camlab.progress("01").results["check_cam"] is None
+
+        @exercises.exercise("01", "a passing check", "answer")
+        def check_extra(function):
+            return True
+
+        check_extra(None)
+        assert "check_extra" in registered and camlab.progress("01").passed == 1
+    assert exercises.EXERCISES is registered and exercises._LATEST is latest
+    assert list(registered) == list(before) and "check_extra" not in latest
+    assert camlab.progress("01").results["check_cam"] is True
+
+
+def test_progress_shows_each_exercise_of_a_notebook(session, capsys):
     assert repr(camlab.progress("01")).count("⬜") == 2
     camlab.check_cam(lambda f, w: f @ w)
     camlab.check_cam_image(lambda m, s: None)
@@ -109,10 +142,7 @@ def test_progress_shows_each_exercise_of_a_notebook(monkeypatch, capsys):
     assert camlab.progress("01").passed == 2
 
 
-def test_a_check_never_raises_whatever_the_answer(monkeypatch, capsys):
-    monkeypatch.setattr(exercises, "EXERCISES", dict(exercises.EXERCISES))
-    monkeypatch.setattr(exercises, "_LATEST", {})
-
+def test_a_check_never_raises_whatever_the_answer(session, capsys):
     @exercises.exercise("01", "a fragile check", "answer")
     def check_fragile(function):
         return function() + 1  # a check that trips over a strange answer

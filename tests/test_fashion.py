@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import camlab
-from camlab import data
+from camlab import data, download
 from tolerances import GREY_LEVEL
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -77,7 +77,7 @@ def test_the_official_md5s_are_zalandos():
         "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
     }
-    real = data.asset_path("fashion_mnist", "t10k-labels-idx1-ubyte.gz")
+    real = download.asset_path("fashion_mnist", "t10k-labels-idx1-ubyte.gz")
     assert md5(real) == data.FASHION_MNIST_MD5["t10k-labels-idx1-ubyte.gz"]
 
 
@@ -125,7 +125,7 @@ def test_images_and_labels_that_do_not_match_are_refused(file_server, fashion_fi
 
 
 def test_read_idx_parses_the_official_label_file():
-    labels = data.read_idx(data.asset_path("fashion_mnist", "t10k-labels-idx1-ubyte.gz"))
+    labels = data.read_idx(download.asset_path("fashion_mnist", "t10k-labels-idx1-ubyte.gz"))
     assert labels.shape == (10000,) and labels.dtype == np.uint8
     assert np.bincount(labels).tolist() == [1000] * 10
 
@@ -151,10 +151,10 @@ def test_no_network_falls_back_loudly_to_the_shipped_real_images(closed_url, tmp
 
 def test_the_shipped_subset_is_the_official_first_2000_test_images():
     dataset = data.fashion_mnist_subset()
-    official = data.read_idx(data.asset_path("fashion_mnist", "t10k-labels-idx1-ubyte.gz"))[:2000]
+    official = data.read_idx(download.asset_path("fashion_mnist", "t10k-labels-idx1-ubyte.gz"))[:2000]
     labels = np.empty(2000, dtype=np.int64)
     # put the split back together: every image appears once, with its official label
-    with np.load(data.asset_path("fashion_mnist", "fmnist_test_first2000_x.npz")) as stored:
+    with np.load(download.asset_path("fashion_mnist", "fmnist_test_first2000_x.npz")) as stored:
         pixels = stored["arr_0"]
     train, test = data.stratified_split(official, data.FASHION_SUBSET_HELD_OUT, 0)
     labels[train], labels[test] = dataset.y_train, dataset.y_test
@@ -187,17 +187,17 @@ def test_fast_mode_uses_the_shipped_subset_even_online(file_server, fashion_file
 
 
 def test_asset_path_finds_shipped_files_and_says_when_one_is_missing():
-    path = data.asset_path("fashion_mnist", "LICENSE")
+    path = download.asset_path("fashion_mnist", "LICENSE")
     assert "Zalando SE" in path.read_text()
     with pytest.raises(camlab.DataUnavailableError, match="fashion_mnist/missing.npz is missing"):
-        data.asset_path("fashion_mnist", "missing.npz")
+        download.asset_path("fashion_mnist", "missing.npz")
     with pytest.raises(camlab.DataUnavailableError):
-        data.asset_path("..", "pyproject.toml")
+        download.asset_path("..", "pyproject.toml")
 
 
 def test_asset_path_reads_an_installed_wheel_layout(tmp_path, monkeypatch):
     assets = tmp_path / "camlab" / "assets" / "fashion_mnist"
     assets.mkdir(parents=True)
     (assets / "LICENSE").write_text("wheel copy")
-    monkeypatch.setattr(data, "ASSET_FOLDERS", (tmp_path / "camlab" / "assets", tmp_path / "data"))
-    assert data.asset_path("fashion_mnist", "LICENSE").read_text() == "wheel copy"
+    monkeypatch.setattr(download, "ASSET_FOLDERS", (tmp_path / "camlab" / "assets", tmp_path / "data"))
+    assert download.asset_path("fashion_mnist", "LICENSE").read_text() == "wheel copy"

@@ -7,10 +7,12 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import camlab
 from camlab import photos as photos_module
+from camlab.errors import DownloadError, InputError
 
 # Cats red, dogs blue, of several sizes (not square), so labels and resizing can be checked.
 LAYOUT = {"train": {"cats": 4, "dogs": 3}, "validation": {"cats": 2, "dogs": 2}}
@@ -182,11 +184,11 @@ def test_no_network_falls_back_loudly_to_real_offline_photos(closed_url, tmp_pat
 
 
 def test_shipped_pet_photos_are_byte_identical_to_their_listed_hashes():
-    sums = camlab.data.asset_path("SHA256SUMS").read_text().splitlines()
+    sums = camlab.download.asset_path("SHA256SUMS").read_text().splitlines()
     listed = dict(reversed(line.split()) for line in sums if "oxford_pets/" in line)
     assert len(listed) == 26
     for name, digest in listed.items():
-        assert camlab.data.file_hash(camlab.data.asset_path(*name.split("/"))) == digest
+        assert camlab.download.file_hash(camlab.download.asset_path(*name.split("/"))) == digest
 
 
 def test_fast_mode_keeps_a_few_photos_of_each_class(file_server, archive, tmp_path):
@@ -207,3 +209,31 @@ def test_preprocess_leaves_the_photos_alone_and_refuses_what_it_cannot_do():
         camlab.preprocess(photos, "mobilenet")
     with pytest.raises(camlab.InputError, match="RGB"):
         camlab.preprocess(photos[..., :1])
+
+
+def test_photo_files_that_are_not_images(tmp_path):
+    root = tmp_path / "cats_and_dogs_filtered"
+    for split in ("train", "validation"):
+        for folder in ("cats", "dogs"):
+            (root / split / folder).mkdir(parents=True)
+            (root / split / folder / f"{folder[:3]}.0.jpg").write_bytes(b"<html>captive</html>")
+    with pytest.raises(DownloadError, match="not an image file"):
+        photos_module.read_layout(root)
+    # A file that starts like a JPEG but is not one: caught when the photos are read.
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    photos = photos_module.Photos(files={"train": (bad,), "validation": (bad,)},
+                                  labels={"train": np.zeros(1, "int64"),
+                                          "validation": np.zeros(1, "int64")},
+                                  class_names=("cat", "dog"), image_size=32, batch_size=1,
+                                  source="test", fallback=False)
+    with pytest.raises(DownloadError, match="cannot be read as an image"):
+        photos.load("validation")
+
+
+def test_preprocess_refuses_a_one_channel_tensor():
+    with pytest.raises(InputError, match="RGB"):
+        camlab.preprocess(tf.zeros((2, 8, 8, 1)))
+    with pytest.raises(InputError, match="RGB"):
+        camlab.preprocess(np.zeros((2, 8, 8, 1)))
+    assert camlab.preprocess(tf.zeros((2, 8, 8, 3))).shape == (2, 8, 8, 3)

@@ -1,7 +1,10 @@
 """The explorer widget, driven without a browser: set a control, check what is shown."""
 
+import ast
 import base64
+import inspect
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +12,8 @@ from PIL import Image
 
 import camlab
 from camlab import methods, widgets
+from camlab.widgets import cache as widget_cache
+from camlab.widgets import explorer as widget_explorer
 from conftest import tiny_gap_models
 from tolerances import BY_HAND
 
@@ -152,13 +157,13 @@ def test_cam_is_left_out_for_a_model_without_gap_and_the_reason_is_shown(flatten
 
 def test_maps_are_computed_in_batches_ahead_and_cached(model, batch, monkeypatch):
     calls = []
-    real = widgets.explain
+    real = widget_cache.explain
 
     def counting(model, images, *args, **kwargs):
         calls.append(len(images))
         return real(model, images, *args, **kwargs)
 
-    monkeypatch.setattr(widgets, "explain", counting)
+    monkeypatch.setattr(widget_cache, "explain", counting)  # where MapCache looks it up
     explorer = camlab.explore(model, batch)
     assert calls == [len(batch)]  # one batched call: every image's predicted-class map
     for index in (0, 39, 17, 17, 2):
@@ -173,7 +178,7 @@ def test_maps_are_computed_in_batches_ahead_and_cached(model, batch, monkeypatch
 
 
 def test_large_sets_are_computed_block_by_block(model, batch, monkeypatch):
-    monkeypatch.setattr(widgets, "PREFETCH_VALUES", 2 * 16 * 64)
+    monkeypatch.setattr(widget_cache, "PREFETCH_VALUES", 2 * 16 * 64)
     explorer = widgets.Explorer(model, batch, block_size=16)
     assert explorer.blocks_computed == 2  # two blocks of 16 ahead of time, not the third
     explorer.controls["image"].value = 37  # in the third block
@@ -206,7 +211,7 @@ def test_bad_arguments_get_clear_errors(model, batch):
 
 def test_a_static_figure_shows_the_current_view(explorer, monkeypatch):
     drawn = []
-    monkeypatch.setattr(widgets, "show_explanation",
+    monkeypatch.setattr(widget_explorer, "show_explanation",
                         lambda image, heat, title, alpha: drawn.append((image, heat, title, alpha)))
     explorer.controls["image"].value = 12
     explorer.controls["opacity"].value = 0.7
@@ -359,3 +364,79 @@ def test_the_starting_method_is_a_parameter(model, batch, flatten_model, images)
         camlab.explore(model, batch, method="bogus")
     with pytest.raises(camlab.ModelError, match="CAM does not apply"):
         camlab.explore(flatten_model, images, method="cam")
+
+
+def test_the_map_cache_works_without_a_widget(model, batch, monkeypatch):
+    monkeypatch.setattr(widget_cache, "CACHE_BLOCKS", 2)
+    cache = widgets.MapCache(model, batch, block_size=8)
+    assert cache.blocks_computed == 0 and np.isnan(cache.probabilities).all()  # nothing ahead
+    reference = camlab.explain(model, batch, "gradcam")
+    for index in (0, 9, 17):  # blocks 0, 1 and 2: one batched call each
+        np.testing.assert_allclose(cache.heatmap(index, int(reference.predicted[index]), "gradcam"),
+                                   reference.maps[index], atol=BY_HAND)
+    assert cache.blocks_computed == 3 and len(cache._blocks) == 2  # the oldest block went
+    np.testing.assert_allclose(cache.probability_row(17), reference.probabilities[17], atol=BY_HAND)
+    assert cache.predicted(9) == reference.predicted[9]
+    assert cache.cached(17, cache.predicted(17), "gradcam") is not None
+    assert cache.cached(17, cache.predicted(17), "cam") is None
+    other = (cache.predicted(9) + 1) % 3
+    np.testing.assert_allclose(cache.heatmap(9, other, "gradcam"),
+                               camlab.explain(model, batch[9], "gradcam", class_index=other).maps[0],
+                               atol=BY_HAND)
+    assert cache.blocks_computed == 4
+    cache.heatmap(0, int(reference.predicted[0]), "gradcam")  # block 0 was dropped: computed again
+    assert cache.blocks_computed == 5
+
+
+def test_a_class_agnostic_method_shows_its_one_map_whatever_the_class(model, batch, monkeypatch):
+    calls = []
+    real = widget_cache.explain
+
+    def recording(model, images, method="cam", class_index=None, **kwargs):
+        calls.append((method, class_index))
+        return real(model, images, method, class_index=class_index, **kwargs)
+
+    monkeypatch.setattr(widget_cache, "explain", recording)
+    explorer = camlab.explore(model, batch, class_names=NAMES, method="eigencam")
+    explorer.controls["image"].value = 5
+    other = (explorer.shown["predicted"] + 1) % 3
+    explorer.controls["class"].value = other
+    assert explorer.shown["class_index"] == other and explorer.shown["method"] == "eigencam"
+    assert "eigencam" not in explorer.unavailable  # camlab.explain refused no class: not dropped
+    np.testing.assert_allclose(explorer.shown["map"], real(model, batch[5], "eigencam").maps[0],
+                               atol=BY_HAND)
+    assert calls == [("eigencam", None)]  # the map of every class is the prefetched one
+    assert "same for every class" in explorer._titles["map"].value
+
+
+def test_the_widget_modules_import_at_the_top_and_the_cache_needs_no_ipywidgets():
+    modules = [sys.modules[f"camlab.widgets.{name}"]
+               for name in ("cache", "explorer", "pictures", "captions", "controls", "box_slider")]
+    for module in modules:
+        tree = ast.parse(inspect.getsource(module))
+        for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            inner = [n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            # IPython is needed only to display, so the explorer imports it there
+            assert not inner or (function.name == "_ipython_display_"
+                                 and [n.module for n in inner] == ["IPython.display"]), \
+                f"{module.__name__}.{function.name} imports inside a function"
+    imported = {alias.name for node in ast.walk(ast.parse(inspect.getsource(widget_cache)))
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(ast.parse(inspect.getsource(widget_cache)))
+                 if isinstance(node, ast.ImportFrom)}
+    assert not any(name.split(".")[0] == "ipywidgets" for name in imported)
+
+
+def test_box_slider_lives_in_the_widgets(batch):
+    import ipywidgets
+    import matplotlib.pyplot as plt
+
+    assert camlab.box_slider is widgets.box_slider
+    heatmap = np.zeros((8, 8), dtype="float32")
+    heatmap[2:5, 3:6] = 1.0
+    widget = widgets.box_slider(batch[0], heatmap, threshold=0.5)
+    assert isinstance(widget, ipywidgets.VBox)
+    assert "x 3-5, y 2-4" in widget.children[1].value
+    with pytest.raises(camlab.InputError, match="threshold"):
+        widgets.box_slider(batch[0], heatmap, threshold=1.5)
+    plt.close("all")

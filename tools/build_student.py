@@ -40,7 +40,7 @@ TARGET = ROOT / "student"
 
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_TESTS, END_TESTS = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
-# nbgrader's default stub raises NotImplementedError; ours returns nothing (issue 10).
+# nbgrader's default stub raises NotImplementedError; ours returns nothing, so that a cell left unanswered does not stop "Run all".
 CODE_STUB = "# YOUR CODE HERE\nreturn None"
 TEXT_STUB = "YOUR ANSWER HERE"
 MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_TESTS, END_TESTS)

@@ -1,6 +1,14 @@
-"""HiResCAM, XGrad-CAM, Eigen-CAM and Ablation-CAM (notebook 05): each against its paper's
-equation computed by hand in NumPy, their identities, and Ablation-CAM against the naive
-"zero channel k and run the whole model" on every model form."""
+"""camlab.methods: the registry, and the methods notebook 05 adds.
+
+HiResCAM, XGrad-CAM, Eigen-CAM and Ablation-CAM each against its paper's equation computed by
+hand in NumPy, their identities, and Ablation-CAM against the naive "zero channel k and run the
+whole model" on every model form. Then the registry: METHODS is the one list (camlab.<name>,
+__all__, explain, the explorer), the developer guide's "Add a method" recipe, run as written,
+and what a method refuses (a modifier without gradients, a class where the map has none)."""
+
+import inspect
+import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -124,12 +132,14 @@ def test_eigencam_is_the_first_principal_component_by_hand(flat_head):
     np.testing.assert_allclose(got, expected, atol=RELATIVE * expected.max(), rtol=RELATIVE)
 
 
-def test_eigencam_is_class_agnostic(gap_models, images):
+def test_eigencam_is_class_agnostic_and_refuses_a_class(gap_models, images):
     model = gap_models["functional"]
-    maps = [camlab.eigencam(model, images, class_index=c) for c in range(3)]
-    assert maps[0].max() > 0
-    np.testing.assert_array_equal(maps[0], maps[1])
-    np.testing.assert_array_equal(maps[0], maps[2])
+    explanation = camlab.explain(model, images, "eigencam")
+    assert explanation.maps.max() > 0
+    np.testing.assert_array_equal(explanation.class_index, explanation.predicted)
+    for class_index in (1, [0] * len(images)):
+        with pytest.raises(camlab.InputError, match="does not depend on the class"):
+            camlab.eigencam(model, images, class_index=class_index)
 
 
 def test_eigencam_sign_points_at_the_active_blob_whatever_the_svd_sign():
@@ -297,7 +307,7 @@ def test_ablationcam_with_skip_connections_after_the_layer(form, residual_models
 
 
 def test_ablationcam_on_resnet50_nested_in_a_sequential():
-    """The course's shape (seed 001), small: a layer early in ResNet50, so that 15 residual
+    """The course's shape (notebook 03), small: a layer early in ResNet50, so that 15 residual
     blocks, BatchNorm in inference mode and projection shortcuts run after it."""
     keras.utils.set_random_seed(1)
     backbone = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3))
@@ -377,3 +387,77 @@ def test_new_methods_are_registered_and_public(method):
     maps = getattr(camlab, method)(tiny_gap_models(seed=17)["sequential"],
                                    np.random.default_rng(3).random((2, 8, 8, 3)).astype("float32"))
     assert maps.shape == (2, 8, 8) and 0 <= maps.min() and maps.max() <= 1
+
+
+# ------------------------------------------------------------------ the registry
+
+
+def recipe(title):
+    """The python block of a section of docs/developers.md, as written there."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "developers.md").read_text()
+    section = guide[guide.index(f"## {title}"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture
+def recipe_method():
+    """Register the developer guide's example method for one test, then take it out again."""
+    before = dict(methods.METHODS)
+    exec(compile(recipe("Add a method"), "docs/developers.md", "exec"), {})
+    added = [name for name in methods.METHODS if name not in before]
+    yield added
+    for name in added:
+        del methods.METHODS[name]
+
+
+def test_the_add_a_method_recipe_registers_it_everywhere_in_one_step(recipe_method):
+    assert recipe_method == ["gradcam_abs"]
+    model = tiny_gap_models(seed=17)["functional"]
+    images = np.random.default_rng(3).random((4, 8, 8, 3)).astype("float32")
+    assert "gradcam_abs" in camlab.__all__ and "gradcam_abs" in dir(camlab)
+    function = camlab.gradcam_abs
+    assert function.__name__ == "gradcam_abs" and "mean_ij |dS^c/dA^k_ij|" in function.__doc__
+    explained = camlab.explain(model, images, "gradcam_abs", normalize=False, upsample=False)
+    # by hand: |dS^c/dA| averaged over positions weighs the feature maps
+    feature_maps = keras.Model(model.inputs[0], model.get_layer("conv_b").output)(images)
+    with tf.GradientTape() as tape:
+        tape.watch(feature_maps)
+        dense = model.layers[-1]
+        pooled = keras.layers.GlobalAveragePooling2D()(feature_maps)
+        scores = tf.matmul(pooled, dense.kernel) + dense.bias
+        chosen = tf.gather(scores, explained.class_index, batch_dims=1)
+    alpha = tf.reduce_mean(tf.abs(tape.gradient(chosen, feature_maps)), axis=(1, 2))
+    expected = tf.nn.relu(tf.einsum("nhwk,nk->nhw", feature_maps, alpha)).numpy()
+    np.testing.assert_allclose(explained.maps, expected, rtol=RELATIVE, atol=BY_HAND)
+    np.testing.assert_allclose(function(model, images), camlab.explain(model, images, "gradcam_abs").maps)
+    explorer = camlab.explore(model, images)
+    assert ("Grad-CAM of |gradients|", "gradcam_abs") in explorer.controls["method"].options
+
+
+def test_every_registered_method_is_public_documented_and_star_importable():
+    namespace = {}
+    exec("from camlab import *", namespace)
+    for name, entry in camlab.METHODS.items():
+        function = getattr(camlab, name)
+        assert name in camlab.__all__ and namespace[name] is function
+        assert function.__name__ == name and entry.paper in function.__doc__
+        assert ("modifier" in inspect.signature(function).parameters) == entry.gradients
+
+
+@pytest.mark.parametrize("method", [n for n, m in camlab.METHODS.items() if not m.gradients])
+def test_a_method_without_gradients_refuses_a_modifier(method):
+    model = tiny_gap_models(seed=17)["sequential"]
+    images = np.random.default_rng(3).random((2, 8, 8, 3)).astype("float32")
+    with pytest.raises(camlab.InputError, match="uses no gradients"):
+        camlab.explain(model, images, method, modifier="guided")
+
+
+def test_only_class_agnostic_methods_refuse_a_class():
+    agnostic = [n for n, m in camlab.METHODS.items() if not m.class_specific]
+    assert agnostic == ["eigencam"]
+
+
+def test_a_method_name_must_be_a_public_identifier():
+    for name in ("", "two words", "_private", 3):
+        with pytest.raises(ValueError, match="identifier"):
+            methods.method(name, "t", "p")

@@ -1,4 +1,4 @@
-"""Hostile inputs (issue 8): every case that once gave a wrong map in silence, a
+"""camlab.checks and every hostile input: each case that once gave a wrong map in silence, a
 foreign exception or a misleading message, with its exact reproduction.
 
 Grouped by what each test guards: silent wrong results, messages that must say
@@ -7,8 +7,6 @@ and a property test that throws random bad arguments at every public function.
 """
 
 import gc
-import socket
-import threading
 import weakref
 
 import keras
@@ -17,8 +15,8 @@ import pytest
 import tensorflow as tf
 
 import camlab
-from camlab import data, graph, methods
-from camlab.errors import CamlabError, ClassIndexError, DownloadError, InputError, ModelError
+from camlab import anatomy, graph, methods, pipeline
+from camlab.errors import CamlabError, ClassIndexError, InputError, ModelError
 from tolerances import RELATIVE_SAME, UNIT
 
 X16 = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
@@ -66,7 +64,7 @@ def test_a_softmax_is_recognised_whatever_it_is_called(softmax):
     np.testing.assert_allclose(result.probabilities, model.predict(X16, verbose=0), atol=UNIT)
     np.testing.assert_allclose(result.maps, camlab.gradcam(reference, X16), atol=UNIT)
     np.testing.assert_allclose(camlab.cam(model, X16), camlab.cam(reference, X16), atol=UNIT)
-    assert graph.read_model(model).head.activation == "softmax"
+    assert anatomy.read_model(model).head.activation == "softmax"
 
 
 @pytest.mark.parametrize("fn, kind", [
@@ -76,7 +74,7 @@ def test_a_softmax_is_recognised_whatever_it_is_called(softmax):
 ])
 def test_activations_are_recognised_by_what_they_compute(fn, kind):
     fn = keras.activations.get(fn) if isinstance(fn, str) else fn
-    assert graph.activation_kind(fn) == kind
+    assert anatomy.activation_kind(fn) == kind
 
 
 def test_guided_backprop_sees_tf_nn_relu():
@@ -148,9 +146,30 @@ def test_map_helpers_refuse_nan_maps_alike():
                  lambda: camlab.peak_on_mask(maps, np.ones((2, 5, 5), bool)),
                  lambda: camlab.boxes_from_maps(maps),
                  lambda: camlab.box_from_map(maps[0]),
-                 lambda: camlab.normalize(maps)):
+                 lambda: camlab.normalize(maps),
+                 lambda: camlab.upsample(maps, (10, 10)),
+                 lambda: camlab.pointing_game(maps, [(0, 0, 4, 4)] * 2),
+                 lambda: camlab.box_localization(maps, [(0, 0, 4, 4)] * 2),
+                 lambda: camlab.metrics.spearman(maps, maps),
+                 lambda: camlab.show_explanation(np.ones((5, 5)), maps[0]),
+                 lambda: camlab.show_boxes(np.ones((2, 5, 5)), maps)):
         with pytest.raises(InputError, match="NaN"):
             call()
+
+
+def test_every_function_that_takes_boxes_refuses_a_nan_box_alike():
+    """One box check (camlab.checks.box_table): a NaN coordinate is an error, never a miss."""
+    maps = np.random.default_rng(0).random((2, 5, 5)).astype("float32")
+    boxes = np.array([[0, 0, 4, 4], [0, np.nan, 4, 4]])
+    for call in (lambda: camlab.pointing_game(maps, boxes),
+                 lambda: camlab.peak_in_box(maps, boxes),
+                 lambda: camlab.box_localization(maps, boxes),
+                 lambda: camlab.box_iou(boxes, boxes),
+                 lambda: camlab.box_iou((0, 0, 4, 4), (0, float("nan"), 4, 4))):
+        with pytest.raises(InputError, match="four finite numbers"):
+            call()
+    # None, or a row of -1, is "no box": a miss, not an error
+    assert camlab.pointing_game(maps, [None, (-1, -1, -1, -1)]).tolist() == [False, False]
 
 
 def test_overlay_refuses_an_image_with_nan_instead_of_drawing_it_black():
@@ -272,92 +291,6 @@ def test_viz_refuses_bad_arguments(call):
         call()
 
 
-def test_a_cut_off_chunked_transfer_is_a_camlab_error(tmp_path):
-    """The server promises chunks and hangs up mid-way: http.client.IncompleteRead."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-
-    def serve_once():
-        connection, _ = listener.accept()
-        connection.recv(65536)
-        connection.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           b"400\r\n" + b"x" * 100)
-        connection.close()
-
-    thread = threading.Thread(target=serve_once, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/mnist.npz"
-    try:
-        with pytest.raises(CamlabError, match="cut off"):
-            data.fetch(url, "0" * 64, "mnist.npz", directory=tmp_path)
-    finally:
-        thread.join(5)
-        listener.close()
-    assert list(tmp_path.iterdir()) == []  # no partial file left
-
-
-@pytest.mark.parametrize("url", ["not a url", "ftp://example.org/mnist.npz", 12])
-def test_a_url_that_is_not_one(url, tmp_path):
-    with pytest.raises(InputError, match="http://"):
-        camlab.load_mnist(url=url, directory=tmp_path)
-
-
-def test_an_idx_header_whose_size_wraps_around_int64(tmp_path):
-    path = tmp_path / "wrap.idx"
-    # 4 dims of 2**16 each: 2**64 values, which is 0 in int64 arithmetic.
-    path.write_bytes(b"\x00\x00\x08\x04" + (2 ** 16).to_bytes(4, "big") * 4)
-    with pytest.raises(DownloadError, match="not a readable IDX"):
-        data.read_idx(path)
-
-
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04" + b"\x00" * 20, None])
-def test_a_pinned_npz_that_is_empty_or_truncated(content, file_server, tmp_path):
-    import hashlib
-
-    path = file_server.root / "mnist.npz"
-    if content is None:  # a real npz cut short
-        buffer = tmp_path / "real.npz"
-        np.savez(buffer, x_train=np.zeros((5, 28, 28), "uint8"), y_train=np.zeros(5, "uint8"),
-                 x_test=np.zeros((2, 28, 28), "uint8"), y_test=np.zeros(2, "uint8"))
-        content = buffer.read_bytes()[:-40]
-    path.write_bytes(content)
-    pinned = hashlib.sha256(content).hexdigest()
-    with pytest.raises(DownloadError, match="not a readable MNIST file"):
-        camlab.load_mnist(url=file_server.url("mnist.npz"), sha256=pinned,
-                          directory=tmp_path / "cache")
-
-
-def test_photo_files_that_are_not_images(tmp_path):
-    from camlab import photos as photos_module
-
-    root = tmp_path / "cats_and_dogs_filtered"
-    for split in ("train", "validation"):
-        for folder in ("cats", "dogs"):
-            (root / split / folder).mkdir(parents=True)
-            (root / split / folder / f"{folder[:3]}.0.jpg").write_bytes(b"<html>captive</html>")
-    with pytest.raises(DownloadError, match="not an image file"):
-        photos_module.read_layout(root)
-    # A file that starts like a JPEG but is not one: caught when the photos are read.
-    bad = tmp_path / "bad.jpg"
-    bad.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
-    photos = photos_module.Photos(files={"train": (bad,), "validation": (bad,)},
-                                  labels={"train": np.zeros(1, "int64"),
-                                          "validation": np.zeros(1, "int64")},
-                                  class_names=("cat", "dog"), image_size=32, batch_size=1,
-                                  source="test", fallback=False)
-    with pytest.raises(DownloadError, match="cannot be read as an image"):
-        photos.load("validation")
-
-
-def test_preprocess_refuses_a_one_channel_tensor():
-    with pytest.raises(InputError, match="RGB"):
-        camlab.preprocess(tf.zeros((2, 8, 8, 1)))
-    with pytest.raises(InputError, match="RGB"):
-        camlab.preprocess(np.zeros((2, 8, 8, 1)))
-    assert camlab.preprocess(tf.zeros((2, 8, 8, 3))).shape == (2, 8, 8, 3)
-
-
 # ----------------------------------------------------------------------------
 # Models are freed; caches are bounded
 # ----------------------------------------------------------------------------
@@ -383,8 +316,8 @@ def test_a_free_input_size_keeps_a_bounded_number_of_compiled_pipelines():
     model = keras.Model(inputs, outputs)
     for size in range(6, 6 + graph.CACHE_LIMIT + 4):
         camlab.gradcam(model, np.ones((1, size, size, 1), "float32"))
-    assert len(methods._COMPILED[model]) == graph.CACHE_LIMIT
-    assert len(graph._ANATOMIES[model]) == graph.CACHE_LIMIT
+    assert len(pipeline._COMPILED[model]) == graph.CACHE_LIMIT
+    assert len(anatomy._ANATOMIES[model]) == graph.CACHE_LIMIT
 
 
 # ----------------------------------------------------------------------------
@@ -445,6 +378,20 @@ PUBLIC_CALLS = {
     "explore class_names": lambda v: camlab.explore(_model(), X16, None, v),
     "explore method": lambda v: camlab.explore(_model(), X16, method=v),
     "explore cmap": lambda v: camlab.explore(_model(), X16, cmap=v),
+    "explain modifier": lambda v: camlab.explain(_model(), X16, "cam", modifier=v),
+    "eigencam class_index": lambda v: camlab.eigencam(_model(), X16, class_index=v),
+    "pointing_game maps": lambda v: camlab.pointing_game(v, np.zeros((1, 4))),
+    "pointing_game targets": lambda v: camlab.pointing_game(np.ones((1, 3, 3)), v),
+    "pointing_game tolerance": lambda v: camlab.pointing_game(np.ones((1, 3, 3)), [None], v),
+    "box_iou": lambda v: camlab.box_iou(v, (0, 0, 1, 1)),
+    "box_localization boxes": lambda v: camlab.box_localization(np.ones((1, 3, 3)), v),
+    "deletion maps": lambda v: camlab.deletion(_model(), X16, v, steps=4),
+    "deletion steps": lambda v: camlab.deletion(_model(), X16, np.ones((4, 16, 16)), steps=v),
+    "insertion baseline": lambda v: camlab.insertion(_model(), X16, np.ones((4, 16, 16)),
+                                                     steps=4, baseline=v),
+    "average_drop maps": lambda v: camlab.average_drop(_model(), X16, v),
+    "class_probabilities images": lambda v: camlab.metrics.class_probabilities(_model(), v),
+    "spearman": lambda v: camlab.metrics.spearman(v, v),
 }
 
 

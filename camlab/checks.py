@@ -1,0 +1,339 @@
+"""Every input check of camlab, in one place: one behaviour for every public function.
+
+Each check takes what a learner passed, returns it in the one form camlab
+computes with, or raises an ``InputError`` (a ``CamlabError``) that says what
+to pass instead. The rules are the same everywhere:
+
+- images: float (N, H, W, C), or one image (H, W, C), finite, fitting the model;
+- class indices: None (the predicted class), an int, or one int per image, in range;
+- maps: float (N, h, w), or one map (h, w), finite: NaN or Inf is an error in
+  every function that takes maps, never a silent answer;
+- boxes: (x_min, y_min, x_max, y_max) inclusive pixel coordinates; None or a
+  row of -1 is "no box"; NaN is an error;
+- class names: one per class; labels: one int class per image.
+
+Nothing here imports TensorFlow or Keras: the checks run before any model does.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from camlab.errors import ClassIndexError, InputError
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "lanczos3")
+MODIFIERS = (None, "guided", "relu")  # how gradients pass back through ReLUs (camlab.backprop)
+
+
+# ----------------------------------------------------------------------------
+# Images and classes
+# ----------------------------------------------------------------------------
+
+def as_image_batch(images, input_shape) -> np.ndarray:
+    """Check ``images`` against a model input (H, W, C) and return float32 (N, H, W, C).
+
+    Accepts one image (H, W, C) or a batch (N, H, W, C); for one-channel models
+    also (H, W) and (N, H, W). Integer images are refused (scale them as the
+    model was trained), as are NaN and Inf.
+    """
+    if hasattr(images, "numpy"):  # a tf.Tensor or a Keras variable
+        images = images.numpy()
+    try:
+        array = np.asarray(images)
+    except (ValueError, TypeError) as error:  # a ragged list of images
+        raise InputError(
+            "images must be one array of equally sized images (N, H, W, C); these "
+            f"could not be stacked ({error}). Resize them to one size and pass "
+            "np.stack(images)."
+        ) from None
+    expected = tuple(input_shape)
+    shown = "(N, " + ", ".join("?" if d is None else str(d) for d in expected) + ")"
+    if array.dtype == object or array.dtype.kind not in "fiub":
+        raise InputError(f"images must be a numeric array; got dtype {array.dtype}.")
+    if array.dtype.kind in "iub":
+        raise InputError(
+            f"images have dtype {array.dtype}; the model expects float images "
+            "scaled as in training. Convert them first, e.g. "
+            "images.astype('float32') / 255 for a model trained on [0, 1] pixels."
+        )
+    if array.ndim == 3 and expected[-1] == 1 and array.shape[-1] != 1:
+        array = array[..., np.newaxis]  # (N, H, W) grayscale batch
+    elif array.ndim == 2 and expected[-1] == 1:
+        array = array[np.newaxis, ..., np.newaxis]  # one (H, W) grayscale image
+    if array.ndim == 3:
+        array = array[np.newaxis]
+    if array.ndim != 4:
+        raise InputError(
+            f"images have shape {np.shape(images)}; pass one image (H, W, C) or a "
+            f"batch (N, H, W, C); this model expects {shown}."
+        )
+    for got, want in zip(array.shape[1:], expected):
+        if want is not None and got != want:
+            raise InputError(
+                f"images have shape {np.shape(images)} but the model expects {shown}. "
+                "Resize or reshape them to the model's input size first."
+            )
+    if len(array) == 0:
+        raise InputError("images is an empty batch; pass at least one image.")
+    if not np.isfinite(array).all():
+        raise InputError(
+            f"images contain {int(np.isnan(array).sum())} NaN and "
+            f"{int(np.isinf(array).sum())} Inf values (in images {_bad_images(array)}). "
+            "Fix or drop those images first."
+        )
+    largest = float(np.abs(array).max())
+    if largest > float(np.finfo("float32").max):
+        raise InputError(
+            f"images hold values up to {largest:.3g}, which overflow float32 (the "
+            f"largest float32 is {np.finfo('float32').max:.3g}), the type models compute "
+            "in. Scale the images as the model was trained, e.g. to [0, 1]."
+        )
+    return array.astype("float32", copy=False)
+
+
+def _bad_images(array) -> str:
+    """'[3, 7]': the first five images holding a NaN or Inf value."""
+    bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+    return f"{bad[:5].tolist()}{' ...' if len(bad) > 5 else ''}"
+
+
+def class_indices(class_index, count, num_classes) -> np.ndarray:
+    """Turn ``class_index`` into int32 (count,); -1 means "the predicted class"."""
+    if class_index is None:
+        return np.full(count, -1, dtype="int32")
+    if isinstance(class_index, (bool, np.bool_)):
+        raise InputError("class_index must be an int or a sequence of ints, not a bool.")
+
+    def out_of_range(value):
+        return ClassIndexError(
+            f"class_index {value} is out of range: this model has "
+            f"{num_classes} classes, so use 0 .. {num_classes - 1}."
+        )
+
+    if isinstance(class_index, numbers.Integral):
+        if not -1 < int(class_index) < num_classes:
+            raise out_of_range(int(class_index))
+        indices = np.full(count, int(class_index), dtype="int64")
+    else:
+        try:
+            indices = np.asarray(class_index)
+        except (ValueError, TypeError):
+            indices = np.asarray(class_index, dtype=object)
+        if indices.dtype == object and indices.ndim == 1 and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                for v in indices):  # ints too large for int64
+            raise out_of_range(next(v for v in indices if not -1 < v < num_classes))
+        if indices.ndim != 1 or indices.dtype.kind not in "iu":
+            raise InputError(
+                "class_index must be None, an int, or a sequence of ints (one per "
+                f"image); got {type(class_index).__name__} with shape {indices.shape}"
+                f" and dtype {indices.dtype}."
+            )
+        if len(indices) != count:
+            raise InputError(
+                f"class_index has {len(indices)} entries for {count} images; give "
+                "one class per image, or one int for all."
+            )
+    bad = (indices < 0) | (indices >= num_classes)
+    if bad.any():
+        raise out_of_range(indices[bad][0])
+    return indices.astype("int32")
+
+
+def check_labels(labels, count, num_classes):
+    """True classes: None, or int64 (count,) in 0 .. num_classes - 1."""
+    if labels is None:
+        return None
+    array = np.asarray(labels)
+    if array.ndim != 1 or len(array) != count or array.dtype.kind not in "iu":
+        raise InputError(
+            f"labels must hold one integer class per image ({count}); got shape "
+            f"{array.shape} and dtype {array.dtype}."
+        )
+    if ((array < 0) | (array >= num_classes)).any():
+        raise ClassIndexError(
+            f"labels must lie in 0 .. {num_classes - 1} (the model has {num_classes} "
+            f"classes); got values {array.min()} .. {array.max()}."
+        )
+    return array.astype("int64")
+
+
+def class_names_for(class_names, num_classes) -> tuple:
+    """One name per class, as strings; None gives "0", "1", ..."""
+    if class_names is None:
+        return tuple(str(c) for c in range(num_classes))
+    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
+        raise InputError(
+            f"class_names must be a sequence of names, one per class; got {class_names!r}."
+        )
+    names = tuple(str(n) for n in class_names)
+    if len(names) != num_classes:
+        raise InputError(
+            f"class_names has {len(names)} names but the model has {num_classes} "
+            "classes; give one name per class."
+        )
+    return names
+
+
+def check_named(name, indices, class_names) -> None:
+    """Every class index in ``indices`` (called ``name``) has a name in ``class_names``."""
+    if indices is None or class_names is None:
+        return
+    values = np.asarray(indices).reshape(-1)
+    if values.dtype.kind not in "iu":
+        raise InputError(f"{name} must hold class indices (ints); got dtype {values.dtype}.")
+    outside = values[(values < 0) | (values >= len(class_names))]
+    if len(outside):
+        raise InputError(
+            f"{name} holds class {int(outside[0])}, but class_names has {len(class_names)} "
+            f"names (classes 0 .. {len(class_names) - 1}). Pass the model's class names."
+        )
+
+
+# ----------------------------------------------------------------------------
+# Options of explain and its friends
+# ----------------------------------------------------------------------------
+
+def check_method(method, registry):
+    """The registered entry of ``method``, a name in ``registry`` (``camlab.METHODS``)."""
+    if not isinstance(method, str) or method not in registry:
+        raise InputError(f"Unknown method {method!r}; camlab has {sorted(registry)}.")
+    return registry[method]
+
+
+def check_modifier(modifier):
+    """``modifier``: None, "guided" or "relu"."""
+    if not (modifier is None or isinstance(modifier, str)) or modifier not in MODIFIERS:
+        raise InputError(f"modifier must be one of {MODIFIERS}; got {modifier!r}.")
+    return modifier
+
+
+def check_batch_size(batch_size):
+    """``batch_size``: None (the default for the image size) or a positive int."""
+    if batch_size is not None and (
+            isinstance(batch_size, (bool, np.bool_))
+            or not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+        raise InputError(
+            f"batch_size must be a positive int (images per compiled call), or None for "
+            f"the default; got {batch_size!r}."
+        )
+    return batch_size
+
+
+def check_interpolation(method) -> str:
+    """An interpolation name of ``tf.image.resize``: one of ``INTERPOLATIONS``."""
+    if not isinstance(method, str) or method not in INTERPOLATIONS:
+        raise InputError(f"method must be one of {INTERPOLATIONS}, got {method!r}.")
+    return method
+
+
+def upsample_option(upsample):
+    """``explain``'s ``upsample``: True -> "bilinear", False or None -> None, or a name."""
+    if upsample is True:
+        return "bilinear"
+    if upsample is False or upsample is None:
+        return None
+    if isinstance(upsample, str) and upsample in INTERPOLATIONS:
+        return upsample
+    raise InputError(f"upsample must be True, False or one of {INTERPOLATIONS}; got {upsample!r}.")
+
+
+def check_size(size) -> tuple:
+    """(H, W): two positive ints."""
+    try:
+        height, width = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise InputError(f"size must be (H, W), two positive ints; got {size!r}.") from None
+    if height < 1 or width < 1:
+        raise InputError(f"size must be (H, W), two positive ints; got {size!r}.")
+    return height, width
+
+
+def check_threshold(threshold) -> float:
+    """A fraction of a map's maximum, in [0, 1]."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise InputError(f"threshold is a fraction of the map's maximum, in [0, 1]; got {threshold}.")
+    return value
+
+
+# ----------------------------------------------------------------------------
+# Maps and boxes
+# ----------------------------------------------------------------------------
+
+def as_maps(maps, name="maps", *, single=True):
+    """Check maps and return them as float (N, h, w), and whether one map was given.
+
+    Accepts one map (h, w) when ``single``, else only a batch (N, h, w). Refuses,
+    with an ``InputError`` that says what to pass: non-numeric values, other
+    ranks, maps with no pixels, and NaN or Inf, so that every function that
+    takes maps treats NaN the same way: as an error, never a silent answer.
+    Float maps keep their float type; others become float32.
+    """
+    try:
+        array = np.asarray(maps)
+    except (ValueError, TypeError):
+        array = np.asarray(maps, dtype=object)
+    if array.dtype == object or array.dtype.kind not in "fiub":
+        raise InputError(f"{name} must be numeric arrays; got dtype {array.dtype}.")
+    wanted = "one map (h, w) or a batch (N, h, w)" if single else "a batch (N, h, w)"
+    if array.ndim == 2 and single:
+        array, one = array[np.newaxis], True
+    elif array.ndim == 3:
+        one = False
+    else:
+        raise InputError(f"{name} must be {wanted}; got shape {array.shape}."
+                         + ("" if single or array.ndim != 2 else
+                            " For one map pass maps[np.newaxis]."))
+    if 0 in array.shape[1:]:
+        raise InputError(f"{name} have shape {array.shape}: a map needs at least one pixel.")
+    array = array.astype("float32" if array.dtype.kind != "f" else array.dtype, copy=False)
+    if not np.isfinite(array).all():
+        raise InputError(
+            f"{name} contain {int(np.isnan(array).sum())} NaN and "
+            f"{int(np.isinf(array).sum())} Inf values; camlab's maps are always finite. "
+            "Replace them first, e.g. np.nan_to_num(maps)."
+        )
+    return array, one
+
+
+def as_map_batch(maps, name="maps") -> np.ndarray:
+    """A batch of maps (N, h, w), checked as ``as_maps``, as float64 (for scores)."""
+    return as_maps(maps, name, single=False)[0].astype("float64")
+
+
+def box_table(boxes, count=None) -> np.ndarray:
+    """Boxes as int64 (N, 4); None, or a row with a negative value, is "no box" (-1 row).
+
+    ``boxes``: an (N, 4) array of numbers, or a list of ``(x_min, y_min,
+    x_max, y_max)`` boxes and Nones. NaN or Inf, other shapes, and (given
+    ``count``) a number of boxes other than ``count`` are an ``InputError``.
+    """
+    if isinstance(boxes, (str, bytes)) or not hasattr(boxes, "__len__"):
+        raise InputError(f"boxes must be (N, 4) numbers or a list of boxes; got {boxes!r}.")
+    if isinstance(boxes, np.ndarray) and boxes.dtype != object and boxes.ndim != 2:
+        raise InputError(f"boxes must be (N, 4) rows (x_min, y_min, x_max, y_max); got "
+                         f"shape {boxes.shape}.")
+
+    def row(box):
+        if box is None:
+            return (-1, -1, -1, -1)
+        values = np.asarray(box)
+        if values.shape != (4,) or values.dtype.kind not in "iuf" \
+                or not np.isfinite(values).all():
+            raise InputError(
+                f"a box is (x_min, y_min, x_max, y_max), four finite numbers, or None; "
+                f"got {box!r}."
+            )
+        return tuple(int(v) for v in values)
+
+    table = np.array([row(box) for box in boxes], dtype="int64").reshape(-1, 4)
+    table[(table < 0).any(axis=1)] = -1
+    if count is not None and len(table) != count:
+        raise InputError(f"{count} maps but {len(table)} boxes; pass one box per map.")
+    return table

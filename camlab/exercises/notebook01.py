@@ -1,0 +1,115 @@
+"""Notebook 01's exercises (CAM on MNIST): the CAM by hand, and from raw map to picture.
+
+Notebook 01 comes from a Qiita-style article, "CAM on MNIST with Keras",
+which draws its maps with keras-vis's ``visualize_cam``, and from the
+tutorial "Implementation of Class Activation Map (CAM) with PyTorch": both
+compute a CAM as the weighted sum of the last conv layer's maps, which the
+learner writes here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from camlab.exercises.framework import Verdict, exercise, report, run_check
+from camlab.maps import normalize, upsample
+
+
+def _cam_cases(seed=0):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for height, width, channels in ((3, 3, 8), (7, 7, 16), (4, 6, 5)):
+        feature_maps = np.maximum(rng.normal(size=(height, width, channels)), 0).astype("float32")
+        class_weights = rng.normal(size=(channels,)).astype("float32")
+        cases.append((feature_maps, class_weights))
+    return cases
+
+
+def reference_cam(feature_maps, class_weights):
+    """M(x, y) = sum_k w_k f_k(x, y): (h, w, K), (K,) -> (h, w)."""
+    return np.tensordot(feature_maps, class_weights, axes=([-1], [0]))
+
+
+@exercise("01", "the CAM by hand", "my_cam", reference_cam)
+def check_cam(function) -> bool:
+    """Notebook 01: ``function(feature_maps, class_weights)`` -> the raw CAM.
+
+    feature_maps: float32 (h, w, K), the last conv layer's output for one
+    image; class_weights: (K,), the Dense weights of one class. Expected: the
+    weighted sum over channels, (h, w), not normalised, not upsampled.
+    """
+    def hints(feature_maps, class_weights):
+        height, width, channels = feature_maps.shape
+        return {
+            f"shape:{(height, width, channels)}": "You multiplied each channel by its "
+            "weight but did not add the channels up: sum over the last axis.",
+            f"shape:{(channels,)}": "You summed over the positions; sum over the "
+            "channels (the last axis) instead.",
+            "shape:()": "You added up everything; keep one value per position (h, w).",
+            f"factor:{1 / channels}": "You averaged over the channels: CAM sums them.",
+            f"factor:{1 / (height * width)}": "You divided by h * w: CAM does not average positions.",
+            "factor:-1.0": "The sign is flipped.",
+        }
+
+    return report(run_check(function, _cam_cases(), reference_cam, hints))
+
+
+def reference_cam_image(raw_map, size):
+    """The map ``camlab.cam`` shows: the raw map (h, w) upsampled to ``size``
+    (H, W) bilinearly (``camlab.upsample``), then min-max scaled to [0, 1];
+    a flat map becomes zeros. -> float (H, W) in [0, 1].
+    """
+    return normalize(upsample(raw_map, tuple(int(s) for s in size)))
+
+
+def _cam_image_cases(seed=1):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for shape, size in (((7, 7), (28, 28)), ((3, 5), (12, 20)), ((4, 6), (24, 30))):
+        raw = rng.normal(size=shape).astype("float32")  # raw CAMs have negative values too
+        raw[shape[0] // 2, shape[1] // 2] = 3.0  # the peak inside: upsampling then smooths it
+        cases.append((raw, np.array(size)))
+    cases.append((np.full((3, 3), -1.5, dtype="float32"), np.array((12, 12))))  # a flat map
+    return cases
+
+
+@exercise("01", "from raw map to picture", "cam_image", reference_cam_image)
+def check_cam_image(function) -> bool:
+    """Notebook 01: ``function(raw_map, size)`` -> the map as ``camlab.cam`` shows it.
+
+    raw_map: float32 (h, w), a raw CAM (negative values too); size: (H, W).
+    Expected: upsampled bilinearly to (H, W) (``camlab.upsample``), THEN
+    scaled to [0, 1] by its own minimum and maximum; zeros for a flat map.
+    """
+    def hints(raw_map, size):
+        height, width = (int(s) for s in size)
+        return {
+            f"shape:{raw_map.shape}": "This is the map at feature-map size: upsample it to "
+            "`size` first (camlab.upsample(raw_map, size)).",
+            f"shape:{(width, height)}": "`size` is (H, W): rows first, then columns.",
+        }
+
+    def mistakes(raw_map, size):
+        size = tuple(int(s) for s in size)
+        upsampled = upsample(raw_map, size)
+        found = {
+            "You scaled before upsampling: upsampling smooths the peak, so your map's "
+            "maximum stays below 1. Upsample first, then scale.":
+                upsample(normalize(raw_map), size),
+            "You divided by the maximum only: subtract the minimum first, "
+            "(m - m.min()) / (m.max() - m.min()).": upsampled / np.abs(upsampled).max(),
+            "Upsampled but not scaled: map the minimum to 0 and the maximum to 1.": upsampled,
+            "You cut the negative values (a ReLU): that is Grad-CAM's rule, "
+            "CAM scales the whole map.": normalize(np.maximum(upsampled, 0)),
+        }
+        for method in ("bicubic", "nearest", "area"):
+            found[f"Right idea, other interpolation ({method}): camlab.cam upsamples "
+                  "bilinearly, camlab.upsample(raw_map, size)."] = \
+                normalize(upsample(raw_map, size, method))
+        return found
+
+    verdict = run_check(function, _cam_image_cases(), reference_cam_image, hints, mistakes)
+    if not verdict.ok and "NaN" in verdict.message:
+        verdict = Verdict(False, verdict.message + " A flat map (all values equal) has "
+                          "max - min = 0: return zeros for it, as camlab.normalize does.")
+    return report(verdict)

@@ -1,0 +1,169 @@
+"""Deletion and insertion curves (Petsiuk et al. 2018, RISE, sec. 4.1; notebook 05).
+
+The class probability as the map's most important pixels are removed (or
+revealed), and the area under that curve. All images and all steps go through
+one compiled forward pass (``camlab.forward``), in chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import weakref
+
+import numpy as np
+import tensorflow as tf
+from scipy import ndimage
+
+from camlab import graph
+from camlab.checks import as_map_batch, class_indices
+from camlab.errors import InputError, ModelError
+from camlab.forward import model_probabilities
+from camlab.pipeline import default_batch_size, read
+
+
+def images_and_maps(model, images, maps, class_index):
+    """Checked images (N, H, W, C), their ``Anatomy``, maps (N, H, W) float64 of the
+    images' size, and classes int32 (N,) (-1: the predicted class)."""
+    batch, anatomy = read(model, images)
+    maps = np.asarray(maps)
+    if maps.ndim == 2 and len(batch) == 1:
+        maps = maps[np.newaxis]
+    maps = as_map_batch(maps)
+    if maps.shape != batch.shape[:3]:
+        raise InputError(f"maps {maps.shape} must be one map per image at the image's size "
+                         f"{batch.shape[:3]}; compute them with upsample=True.")
+    return batch, anatomy, maps, class_indices(class_index, len(batch), anatomy.head.num_classes)
+
+
+_CURVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """What ``deletion`` and ``insertion`` return.
+
+    curves: float32 (N, steps + 1), the class probability after 0 .. steps steps;
+    auc: float64 (N,), the trapezoid area under each curve over x in [0, 1];
+    fractions: float64 (steps + 1,), the share of pixels removed (or revealed)
+    at each step; class_index: int64 (N,), the class each curve follows.
+    """
+
+    curves: np.ndarray
+    auc: np.ndarray
+    fractions: np.ndarray
+    class_index: np.ndarray
+    kind: str
+
+
+def pixel_ranks(maps) -> np.ndarray:
+    """int32 (N, H, W): each pixel's place when its map is sorted from high to low.
+
+    Rank 0 is the highest value; ties keep pixel (reading) order: a stable sort.
+    """
+    maps = as_map_batch(maps)
+    flat = maps.reshape(len(maps), -1)
+    order = np.argsort(-flat, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None, :], axis=1)
+    return ranks.reshape(maps.shape).astype("int32")
+
+
+def _baseline_images(baseline, batch) -> np.ndarray:
+    """The image each pixel goes to (deletion) or comes from (insertion): (N, H, W, C)."""
+    if isinstance(baseline, str):
+        if baseline == "blur":  # RISE blurs with sigma 5 at 224 px: scale it to the image
+            sigma = 5.0 * batch.shape[1] / 224.0
+            return ndimage.gaussian_filter(batch, sigma=(0, sigma, sigma, 0), mode="nearest")
+        if baseline == "mean":
+            return np.broadcast_to(batch.mean(axis=(1, 2), keepdims=True), batch.shape)
+        raise InputError(f"baseline must be a number, an image-shaped array, 'blur' or "
+                         f"'mean'; got {baseline!r}.")
+    value = np.asarray(baseline, dtype="float32")
+    try:
+        value = np.broadcast_to(value, batch.shape)
+    except ValueError:
+        raise InputError(f"baseline of shape {value.shape} does not fit images "
+                         f"{batch.shape}; give a number, (H, W, C) or (N, H, W, C).") from None
+    if not np.isfinite(value).all():
+        raise InputError("baseline contains NaN or Inf.")
+    return value
+
+
+
+
+def _curve_function(anatomy, steps, kind):
+    """Compiled: (images, ranks, baseline, counts) -> probabilities (B, steps + 1, classes)."""
+    probabilities = model_probabilities(anatomy)
+    height, width, channels = input_shape = anatomy.input_shape
+
+    def run(images, ranks, baseline, counts):
+        changed = ranks[:, tf.newaxis] < counts[tf.newaxis, :, tf.newaxis, tf.newaxis]
+        show_image = tf.logical_not(changed) if kind == "deletion" else changed
+        stacked = tf.where(show_image[..., tf.newaxis], images[:, tf.newaxis],
+                           baseline[:, tf.newaxis])  # (B, steps + 1, H, W, C)
+        flat = tf.reshape(stacked, (-1, height, width, channels))
+        return tf.reshape(probabilities(flat), (tf.shape(images)[0], steps + 1, -1))
+
+    signature = [tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
+                 tf.TensorSpec((None, height, width), tf.int32),
+                 tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
+                 tf.TensorSpec((steps + 1,), tf.int32)]
+    return tf.function(run, input_signature=signature)
+
+
+def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch_size) -> Curves:
+    batch, anatomy, maps, classes = images_and_maps(model, images, maps, class_index)
+    pixels = maps.shape[1] * maps.shape[2]
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= pixels:
+        raise InputError(f"steps must be an int from 1 to H * W = {pixels}; got {steps!r}.")
+    steps = int(steps)
+    counts = np.round(np.arange(steps + 1) * pixels / steps).astype("int32")
+    ranks, base = pixel_ranks(maps), _baseline_images(baseline, batch).astype("float32")
+    run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps),
+                                 lambda: _curve_function(anatomy, steps, kind))
+    per_call = max(1, (batch_size or default_batch_size(batch.shape[1:], False)) // (steps + 1))
+    parts = [run(tf.constant(batch[i:i + per_call]), tf.constant(ranks[i:i + per_call]),
+                 tf.constant(base[i:i + per_call]), tf.constant(counts)).numpy()
+             for i in range(0, len(batch), per_call)]
+    probabilities = np.concatenate(parts)  # (N, steps + 1, classes)
+    whole_image = 0 if kind == "deletion" else steps  # the unperturbed image's step
+    chosen = np.where(classes < 0, probabilities[:, whole_image].argmax(axis=-1), classes)
+    curves = probabilities[np.arange(len(batch)), :, chosen]
+    if not np.isfinite(curves).all():
+        raise ModelError("The model gave NaN or Inf probabilities; check its weights "
+                         "(np.isfinite(model.predict(images)).all()).")
+    auc = (curves.sum(axis=1, dtype="float64") - (curves[:, 0] + curves[:, -1]) / 2.0) / steps
+    return Curves(curves=curves.astype("float32"), auc=auc, fractions=counts / pixels,
+                  class_index=chosen.astype("int64"), kind=kind)
+
+
+def deletion(model, images, maps, class_index=None, steps=50, baseline=0.0,
+             batch_size=None) -> Curves:
+    """Deletion (Petsiuk et al. 2018, RISE, BMVC, sec. 4.1): lower AUC is better.
+
+    images: (N, H, W, C) as the model takes them; maps: (N, H, W) at the
+    image's size. Step i (0 .. ``steps``) replaces the round(i * P / steps)
+    pixels of highest map value (P = H * W; ties in pixel order, all channels
+    of a pixel) by ``baseline``: a number, an array that broadcasts to the
+    images ((H, W, C) or (N, H, W, C)), "blur" (a Gaussian blur of the image,
+    sigma 5 * H / 224, RISE's 5 at 224 px) or "mean" (the image's mean colour).
+    The curve is the probability of ``class_index`` (None: the class predicted
+    for the whole image) after each step; ``batch_size`` caps the images in one
+    forward pass (all steps of several images go through it together).
+    Returns ``Curves``: curves (N, steps + 1), auc (N,).
+    """
+    return _perturbation("deletion", model, images, maps, class_index, steps, baseline, batch_size)
+
+
+def insertion(model, images, maps, class_index=None, steps=50, baseline=0.0,
+              batch_size=None) -> Curves:
+    """Insertion (Petsiuk et al. 2018, RISE, BMVC, sec. 4.1): higher AUC is better.
+
+    The reverse of ``deletion``, with the same arguments: step i shows the
+    round(i * P / steps) pixels of highest map value of the image over the
+    ``baseline`` image (RISE starts from a blurred image: ``baseline="blur"``),
+    so step 0 is the baseline and the last step the whole image.
+    Returns ``Curves``: curves (N, steps + 1), auc (N,).
+    """
+    return _perturbation("insertion", model, images, maps, class_index, steps, baseline, batch_size)
