@@ -61,6 +61,14 @@ def test_the_wheel_takes_its_version_from_camlab():
     assert re.fullmatch(r"\d+\.\d+\.\d+", version())
 
 
+def test_every_notebook_runs_in_full_mode_too():
+    """make test runs full_mode/NN_topic.ipynb, a link to each notebook, in full mode offline."""
+    links = {p.name: p for p in (ROOT / "full_mode").glob("*.ipynb")}
+    assert sorted(links) == [p.name for p in NOTEBOOKS], "add a link: ln -s ../notebooks/NAME full_mode/"
+    for path in NOTEBOOKS:
+        assert links[path.name].is_symlink() and links[path.name].resolve() == path.resolve()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_outputs(path):
     for cell in code_cells(path):
