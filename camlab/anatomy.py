@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from camlab.activations import activation_kind
 from camlab.errors import ModelError
 from camlab.graph import (
     is_graph_model,
@@ -98,49 +99,6 @@ class Head:
     @property
     def num_classes(self) -> int:
         return 2 if self.binary_sigmoid else self.num_outputs
-
-
-# A probe that tells activations apart by what they compute: negative, zero,
-# small and large values (above 6, so that relu6 is not taken for a ReLU).
-_PROBE = np.array([[-7.0, -1.5, 0.0, 0.25, 2.0, 7.5], [3.0, -0.5, 1.0, -4.0, 0.5, 9.0]], "float32")
-_KNOWN = {
-    "softmax": lambda x: np.exp(x - x.max(-1, keepdims=True))
-    / np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True),
-    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0.0),
-}
-_KINDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def activation_kind(fn) -> str:
-    """"softmax", "sigmoid", "linear", "relu" or "other": what ``fn`` computes.
-
-    Recognised by its values on a fixed probe, not by its name, so that
-    ``"softmax"``, ``keras.activations.softmax``, ``tf.nn.softmax`` (named
-    ``softmax_v2``) and ``lambda x: tf.nn.softmax(x)`` are all a softmax.
-    None is linear (Keras's default).
-    """
-    if fn is None:
-        return "linear"
-    try:
-        return _KINDS[fn]
-    except (KeyError, TypeError):
-        pass
-    try:
-        values = np.asarray(keras.ops.convert_to_numpy(fn(tf.constant(_PROBE))), "float32")
-    except Exception:  # an activation that cannot run on a plain 2-D tensor
-        kind = "other"
-    else:
-        kind = next((name for name, reference in _KNOWN.items()
-                     if values.shape == _PROBE.shape
-                     and np.allclose(values, reference(_PROBE.astype("float64")), atol=1e-5)),
-                    "other")
-    try:
-        _KINDS[fn] = kind
-    except TypeError:
-        pass
-    return kind
 
 
 class Anatomy:
@@ -244,7 +202,9 @@ class Anatomy:
         """The call whose output gives the feature maps A^k.
 
         Default: the layer feeding a GAP + Dense head when there is one (so CAM
-        and Grad-CAM explain the same maps), else the last conv layer.
+        and Grad-CAM explain the same maps), else the last conv layer whose
+        output has more than one position (not a 1x1 classifier conv after a
+        global pool, as MobileNet ends).
         """
         if layer is None and not self.conv_calls():
             raise ModelError(
@@ -271,7 +231,9 @@ class Anatomy:
                 )
             return gap_input
         if layer is None:
-            return self.head.gap_input or self.conv_calls()[-1]
+            # A 1x1 conv after a global pool (MobileNet's classifier) has no positions to map.
+            spatial = [c for c in self.conv_calls() if c.output_shape[0] * c.output_shape[1] > 1]
+            return self.head.gap_input or (spatial or self.conv_calls())[-1]
         call = self.find(layer)
         if len(call.output_shape) != 3:
             raise ModelError(
@@ -300,13 +262,9 @@ class Anatomy:
         output_id = last.outputs[0]
         call = self.producer(output_id)
         activation = None
-        # Walk back over trailing activation layers to the scoring layer.
-        while isinstance(call.layer, (keras.layers.Activation, keras.layers.Softmax)):
-            if activation is None:
-                if isinstance(call.layer, keras.layers.Softmax):
-                    activation = "softmax"
-                else:
-                    activation = activation_kind(call.layer.activation)
+        # Walk back over trailing activations (layers, Lambdas, keras.ops nodes) to the scoring layer.
+        while (kind := self._activation_of(call)) is not None:
+            activation = activation or kind
             previous = self.producer(call.inputs[0]) if call.inputs else None
             if previous is None:
                 break
@@ -324,6 +282,29 @@ class Anatomy:
         if activation not in ("softmax", "sigmoid", "linear"):
             activation = "linear"
         return Head(None, call, activation, None, num_outputs)
+
+    def _activation_of(self, call: LayerCall) -> str | None:
+        """What a call at the end of the model applies, if it is an activation: "softmax",
+        "sigmoid", "linear", "relu"..., else None (a layer that computes scores).
+
+        Activation and Softmax layers say so; a weightless call with one input of its own
+        shape (a ``Lambda(tf.nn.softmax)``, a ``keras.ops.softmax(x)`` node of a functional
+        model) is recognised by what it computes (``activation_kind``): a softmax written
+        any way is a softmax, so camlab never differentiates the probability instead of
+        the score, nor applies a softmax twice.
+        """
+        layer = call.layer
+        if isinstance(layer, keras.layers.Softmax):
+            return "softmax"
+        if isinstance(layer, keras.layers.Activation):
+            return activation_kind(layer.activation)
+        if call.is_model or getattr(layer, "weights", None) or len(call.inputs) != 1:
+            return None
+        source = self.producer(call.inputs[0])
+        if source is None or source.output_shape != call.output_shape or len(call.output_shape) != 1:
+            return None
+        kind = activation_kind(layer)
+        return kind if kind in ("softmax", "sigmoid", "linear") else None
 
     def _gap_input(self, dense: LayerCall) -> LayerCall | None:
         call = self.producer(dense.inputs[0]) if dense.inputs else None

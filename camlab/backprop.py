@@ -27,7 +27,7 @@ import weakref
 import keras
 import tensorflow as tf
 
-from camlab.anatomy import activation_kind
+from camlab.activations import activation_kind
 from camlab.checks import check_modifier
 
 

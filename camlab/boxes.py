@@ -122,7 +122,7 @@ def peak_in_box(maps, boxes, margin=0) -> np.ndarray:
     meaning no box, which counts as False.
     """
     peaks = map_peaks(maps)
-    table = box_table(boxes, len(peaks))
+    table = box_table(boxes, len(peaks), size=np.shape(maps)[1:])
     present = (table >= 0).all(axis=1)
     x_min, y_min, x_max, y_max = (table[:, i] for i in range(4))
     rows, columns = peaks[:, 0], peaks[:, 1]

@@ -8,8 +8,9 @@ to pass instead. The rules are the same everywhere:
 - class indices: None (the predicted class), an int, or one int per image, in range;
 - maps: float (N, h, w), or one map (h, w), finite: NaN or Inf is an error in
   every function that takes maps, never a silent answer;
-- boxes: (x_min, y_min, x_max, y_max) inclusive pixel coordinates; None or a
-  row of -1 is "no box"; NaN is an error;
+- boxes: (x_min, y_min, x_max, y_max), whole, inclusive pixel coordinates;
+  None or a row of -1 is "no box"; NaN, fractions, negative corners and
+  inverted boxes are errors;
 - class names: one per class; labels: one int class per image.
 
 Nothing here imports TensorFlow or Keras: the checks run before any model does.
@@ -164,9 +165,10 @@ def class_names_for(class_names, num_classes) -> tuple:
     """One name per class, as strings; None gives "0", "1", ..."""
     if class_names is None:
         return tuple(str(c) for c in range(num_classes))
-    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__"):
+    if isinstance(class_names, (str, bytes, dict)) or not hasattr(class_names, "__iter__"):
         raise InputError(
-            f"class_names must be a sequence of names, one per class; got {class_names!r}."
+            f"class_names must be a sequence of names, one per class, in class order (for a "
+            f"dict {{index: name}}, pass [names[i] for i in range(n)]); got {class_names!r:.80}."
         )
     names = tuple(str(n) for n in class_names)
     if len(names) != num_classes:
@@ -307,12 +309,18 @@ def as_map_batch(maps, name="maps") -> np.ndarray:
     return as_maps(maps, name, single=False)[0].astype("float64")
 
 
-def box_table(boxes, count=None) -> np.ndarray:
-    """Boxes as int64 (N, 4); None, or a row with a negative value, is "no box" (-1 row).
+NO_BOX = (-1, -1, -1, -1)
 
-    ``boxes``: an (N, 4) array of numbers, or a list of ``(x_min, y_min,
-    x_max, y_max)`` boxes and Nones. NaN or Inf, other shapes, and (given
-    ``count``) a number of boxes other than ``count`` are an ``InputError``.
+
+def box_table(boxes, count=None, size=None) -> np.ndarray:
+    """Boxes as int64 (N, 4); None, or the row (-1, -1, -1, -1), is "no box".
+
+    ``boxes``: an (N, 4) array, or a list of ``(x_min, y_min, x_max, y_max)``
+    boxes and Nones: whole, non-negative pixel coordinates, inclusive, with
+    x_min <= x_max and y_min <= y_max. Given ``size`` = (H, W), every box must
+    fit in it; given ``count``, there must be that many boxes. Anything else
+    (NaN, fractions, a negative corner, an inverted box, a box past the edge)
+    is an ``InputError`` that says what to pass: never a silent miss.
     """
     if isinstance(boxes, (str, bytes)) or not hasattr(boxes, "__len__"):
         raise InputError(f"boxes must be (N, 4) numbers or a list of boxes; got {boxes!r}.")
@@ -322,7 +330,7 @@ def box_table(boxes, count=None) -> np.ndarray:
 
     def row(box):
         if box is None:
-            return (-1, -1, -1, -1)
+            return NO_BOX
         values = np.asarray(box)
         if values.shape != (4,) or values.dtype.kind not in "iuf" \
                 or not np.isfinite(values).all():
@@ -330,10 +338,55 @@ def box_table(boxes, count=None) -> np.ndarray:
                 f"a box is (x_min, y_min, x_max, y_max), four finite numbers, or None; "
                 f"got {box!r}."
             )
-        return tuple(int(v) for v in values)
+        if (values != np.round(values)).any():
+            raise InputError(f"a box holds whole pixel coordinates; got {box!r}. Round them "
+                             "first, e.g. np.round(box).astype(int).")
+        whole = tuple(int(v) for v in values)
+        if whole == NO_BOX:
+            return NO_BOX
+        if min(whole) < 0:
+            raise InputError(f"box {whole} has a negative corner: pixel coordinates start at 0. "
+                             "Clip it to the image first; None or (-1, -1, -1, -1) means no box.")
+        if whole[2] < whole[0] or whole[3] < whole[1]:
+            raise InputError(f"box {whole} has x_max < x_min or y_max < y_min; boxes are "
+                             "(x_min, y_min, x_max, y_max), inclusive.")
+        if size is not None and (whole[2] >= size[1] or whole[3] >= size[0]):
+            raise InputError(f"box {whole} does not fit in {size[1]}x{size[0]} pixels (the last "
+                             f"column is {size[1] - 1}, the last row {size[0] - 1}): boxes are "
+                             "inclusive pixel coordinates of the map.")
+        return whole
 
     table = np.array([row(box) for box in boxes], dtype="int64").reshape(-1, 4)
-    table[(table < 0).any(axis=1)] = -1
     if count is not None and len(table) != count:
         raise InputError(f"{count} maps but {len(table)} boxes; pass one box per map.")
     return table
+
+
+# ----------------------------------------------------------------------------
+# Numbers
+# ----------------------------------------------------------------------------
+
+def check_count(value, name="count") -> int:
+    """A whole number, at least 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InputError(f"{name} must be a whole number, at least 1; got {value!r}.")
+    return int(value)
+
+
+def check_seed(seed) -> int:
+    """A random seed: a whole number >= 0."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0; got {seed!r}.")
+    return int(seed)
+
+
+def check_number(value, name, *, low=None, high=None, positive=False) -> float:
+    """A finite real number, optionally in [low, high] or > 0."""
+    finite = (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+              and np.isfinite(value))
+    if not finite or (low is not None and value < low) or (high is not None and value > high) \
+            or (positive and value <= 0):
+        where = ("> 0" if positive else f"in [{low}, {high}]" if high is not None
+                 else f">= {low}" if low is not None else "finite")
+        raise InputError(f"{name} must be a number {where}; got {value!r}.")
+    return float(value)

@@ -18,7 +18,9 @@ import os
 import sys
 import textwrap
 
-from camlab.errors import CamlabError
+import numpy as np
+
+from camlab.errors import CamlabError, InputError
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -66,7 +68,8 @@ def under_test() -> bool:
 def expect(condition, expected: str, measured: str, meaning: str, advice: str) -> bool:
     """Check a result a learner should see; fail under test, inform a learner.
 
-    ``condition``: the check (a bool, or a NumPy bool). The four texts are
+    ``condition``: the check, True or False (a bool, or a NumPy bool; anything
+    else, such as the string "False" or NaN, is an ``InputError``). The four texts are
     written for a learner: ``expected`` what should have come out ("test
     accuracy >= 90%"), ``measured`` what did ("84.1%"), ``meaning`` what a miss
     means ("the model is weaker than it should be; its maps may mislead"), and
@@ -77,8 +80,15 @@ def expect(condition, expected: str, measured: str, meaning: str, advice: str) -
     otherwise prints a notice that cannot be missed and returns False, and the
     notebook goes on.
     """
-    met = bool(condition)
-    if met:
+    if isinstance(condition, np.ndarray) and condition.dtype == bool and condition.size == 1:
+        condition = condition.item()
+    if not isinstance(condition, (bool, np.bool_)):
+        raise InputError(
+            f"expect's condition must be True or False, e.g. accuracy >= ACCURACY_FLOOR; got "
+            f"{type(condition).__name__} {condition!r:.60}. Compare the measured value with "
+            "its floor (for an array, use .all() or .any())."
+        )
+    if bool(condition):
         return True
     if under_test():
         raise ExpectationMissed(

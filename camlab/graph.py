@@ -207,6 +207,15 @@ def cached_per_model(store, model, key, build, limit=CACHE_LIMIT):
 def check_model(model) -> None:
     """Refuse, with a clear message, what camlab cannot walk."""
     if not isinstance(model, keras.Model):
+        module = type(model).__module__
+        if module.startswith(("tf_keras", "tensorflow.python.keras", "keras.engine")):
+            raise ModelError(
+                f"{type(model).__name__} {getattr(model, 'name', '')!r} is a Keras 2 model "
+                f"(from {module.split('.')[0]}); camlab explains Keras 3 models. Build the same "
+                "architecture with `import keras` (Keras 3) and load the weights into it "
+                "(model.get_weights() / set_weights), or save it in the .keras format and "
+                "load it with keras.saving.load_model."
+            )
         raise ModelError(f"Expected a Keras model, got {type(model).__name__}.")
     if keras.backend.backend() != "tensorflow":
         raise ModelError(

@@ -27,6 +27,7 @@ import numpy as np
 
 from camlab.boxes import mask_boxes
 from camlab.data import load_mnist
+from camlab.checks import check_count, check_number, check_seed
 from camlab.errors import InputError
 
 INK = 0.2  # a pasted pixel brighter than this is the digit's ink (its mask)
@@ -129,7 +130,7 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
             each half of the canvas, split left/right or top/bottom).
         canvas: the side of the square images, in pixels (at least 32).
         sizes: (smallest, largest) side of a pasted 28x28 digit in pixels;
-            default (24, 44) for one object and (18, canvas // 2) for two.
+            default (24, min(44, canvas)) for one object and (18, canvas // 2) for two.
         noise: standard deviation of the Gaussian noise added (then clipped to [0, 1]).
         seed: every random choice comes from it; noise has its own stream, so
             the masks and boxes do not depend on ``noise``.
@@ -141,29 +142,41 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
         (or (N, 2, canvas, canvas)); a mask is the pasted ink (> 0.2 before
         noise) and its box is ``camlab.mask_boxes`` of it.
     """
-    if split not in DEFAULT_COUNT:
+    if not isinstance(split, str) or split not in DEFAULT_COUNT:
         raise InputError(f"split must be 'train' or 'test'; got {split!r}.")
-    if objects not in (1, 2):
-        raise InputError(f"objects must be 1 or 2; got {objects!r}.")
-    if int(canvas) < 32:
+    if isinstance(objects, bool) or objects not in (1, 2) or not isinstance(objects, int):
+        raise InputError(f"objects must be the whole number 1 or 2; got {objects!r}.")
+    canvas = check_count(canvas, "canvas (the side of the image, in pixels)")
+    if canvas < 32:
         raise InputError(f"canvas must be at least 32 pixels; got {canvas}.")
-    canvas = int(canvas)
-    count = DEFAULT_COUNT[split] if count is None else int(count)
-    if count < 1:
-        raise InputError(f"count must be at least 1; got {count}.")
+    seed = check_seed(seed)
+    noise = check_number(noise, "noise (a standard deviation)", low=0.0)
+    if sizes is not None and (isinstance(sizes, (str, bytes)) or np.shape(sizes) != (2,)):
+        raise InputError(f"sizes must be (smallest, largest), two whole numbers of pixels; "
+                         f"got {sizes!r}.")
+    if dataset is not None and not all(hasattr(dataset, name) for name in
+                                       ("x_train", "y_train", "x_test", "y_test")):
+        raise InputError(f"dataset must be a camlab.Dataset of 28x28 digits (camlab.load_mnist()); "
+                         f"got {type(dataset).__name__}.")
+    count = DEFAULT_COUNT[split] if count is None else check_count(count)
     room = canvas if objects == 1 else canvas // 2
-    low, high = sizes if sizes is not None else ((24, 44) if objects == 1 else (18, room))
+    low, high = sizes if sizes is not None else ((24, min(44, room)) if objects == 1 else (18, room))
     if not 8 <= int(low) <= int(high) <= room:
         raise InputError(f"sizes {low, high} must satisfy 8 <= smallest <= largest <= {room} "
                          f"(the room for one digit on a {canvas}-pixel canvas with "
                          f"{objects} object(s)).")
-    if not 0.0 <= float(noise):
-        raise InputError(f"noise is a standard deviation, at least 0; got {noise}.")
     if dataset is None:
         dataset = load_mnist()
     pixels = dataset.x_train if split == "train" else dataset.x_test
     digit_labels = np.asarray(dataset.y_train if split == "train" else dataset.y_test, "int64")
-    pixels = np.asarray(pixels, dtype="float32").reshape(len(pixels), DIGIT_SIZE, DIGIT_SIZE)
+    pixels = np.asarray(pixels, dtype="float32")
+    if len(pixels) == 0 or pixels.size != len(pixels) * DIGIT_SIZE * DIGIT_SIZE:
+        raise InputError(f"the {split} digits of dataset must be 28x28 images (N, 28, 28[, 1]); got "
+                         f"shape {pixels.shape}.")
+    if not np.isfinite(pixels).all() or pixels.min() < 0.0 or pixels.max() > 1.0:
+        raise InputError("the digits of dataset must be finite pixels in [0, 1] (camlab.load_mnist "
+                         "scales them so); divide 0-255 pixels by 255 first.")
+    pixels = pixels.reshape(len(pixels), DIGIT_SIZE, DIGIT_SIZE)
 
     placement_rng, noise_rng = (np.random.default_rng(s)
                                 for s in np.random.SeedSequence(seed).spawn(2))

@@ -291,6 +291,120 @@ def test_viz_refuses_bad_arguments(call):
         call()
 
 
+def softmax_written_four_ways(units=3):
+    """The same conv + GAP + Dense logits, then a softmax (or, for one unit, a sigmoid) written
+    as a layer, a Lambda and a keras.ops node: every form must read as the same head."""
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    logits = keras.layers.Dense(units, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    base = keras.Model(inputs, logits, name="logits")
+    rng = np.random.default_rng(3)
+    base.set_weights([rng.normal(scale=0.5, size=w.shape).astype("float32")
+                      for w in base.get_weights()])
+    if units == 1:
+        return base, {"Lambda(tf.nn.sigmoid)": keras.Model(inputs, keras.layers.Lambda(tf.nn.sigmoid)(logits)),
+                      "keras.ops.sigmoid": keras.Model(inputs, keras.ops.sigmoid(logits))}
+    return base, {"Softmax layer": keras.Model(inputs, keras.layers.Softmax()(logits)),
+                  "Lambda(tf.nn.softmax)": keras.Model(inputs, keras.layers.Lambda(tf.nn.softmax)(logits)),
+                  "keras.ops.softmax": keras.Model(inputs, keras.ops.softmax(logits))}
+
+
+@pytest.mark.parametrize("units", [3, 1])
+def test_a_softmax_or_sigmoid_written_as_a_lambda_or_an_op_is_read_as_the_head(units):
+    """Before, a Lambda or ops softmax was taken for a linear head: the gradient methods
+    differentiated the probability, and the metrics applied a second softmax."""
+    base, variants = softmax_written_four_ways(units)
+    for name, model in variants.items():
+        # one sigmoid unit z is two classes, scores (-z, z): class 1's map is the map of z
+        explained = camlab.explain(model, X16, "gradcam", 1 if units == 1 else None,
+                                   normalize=False, upsample=False)
+        predicted = model.predict(X16, verbose=0)
+        if units == 1:
+            predicted = np.concatenate([1.0 - predicted, predicted], axis=-1)
+        np.testing.assert_allclose(explained.probabilities, predicted, atol=UNIT, err_msg=name)
+        on_logits = camlab.explain(base, X16, "gradcam", 0 if units == 1 else explained.class_index,
+                                   normalize=False, upsample=False)
+        np.testing.assert_allclose(explained.maps, on_logits.maps, rtol=RELATIVE_SAME,
+                                   atol=UNIT * np.abs(on_logits.maps).max(), err_msg=name)
+        curves = camlab.deletion(model, X16, np.ones((4, 16, 16), "float32"), steps=2)
+        chosen = predicted[np.arange(4), curves.class_index]
+        np.testing.assert_allclose(curves.curves[:, 0], chosen, atol=UNIT, err_msg=name)
+
+
+# ----------------------------------------------------------------------------
+# Notebook 05's surface: boxes, numbers, baselines, expect, progress, the explorer's options
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("box, message", [
+    ((-2, 0, 5, 5), "negative corner"), ((0.5, 0, 5, 5), "whole pixel"),
+    ((4, 0, 2, 5), "x_max < x_min"), ((0, 0, 6, 5), "does not fit"), ((0, 0, 5, 6), "does not fit"),
+])
+def test_a_box_is_whole_non_negative_upright_and_inside_the_map(box, message):
+    maps = np.zeros((1, 6, 6))
+    maps[0, 2, 2] = 1.0
+    for call in (lambda: camlab.pointing_game(maps, [box]), lambda: camlab.peak_in_box(maps, [box]),
+                 lambda: camlab.box_localization(maps, [box])):
+        with pytest.raises(InputError, match=message):
+            call()
+    if message != "does not fit":  # box_iou has no image to fit in
+        with pytest.raises(InputError, match=message):
+            camlab.box_iou(box, (0, 0, 5, 5))
+    assert camlab.pointing_game(maps, [(0, 0, 5, 5)]).tolist() == [True]
+    assert camlab.box_iou((0, 0, 5, 5), (0.0, 0.0, 5.0, 5.0)) == 1.0  # whole floats are whole
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, "2", True])
+def test_metrics_refuse_a_batch_size_that_is_not_a_positive_int(batch_size):
+    maps = np.ones((4, 16, 16), "float32")
+    for call in (lambda: camlab.deletion(_model(), X16, maps, steps=2, batch_size=batch_size),
+                 lambda: camlab.insertion(_model(), X16, maps, steps=2, batch_size=batch_size),
+                 lambda: camlab.average_drop(_model(), X16, maps, batch_size=batch_size)):
+        with pytest.raises(InputError, match="batch_size"):
+            call()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: camlab.box_localization(np.ones((1, 4, 4)), [None], min_iou=1.5), "min_iou"),
+    (lambda: camlab.box_localization(np.ones((1, 4, 4)), [None], min_iou=float("nan")), "min_iou"),
+    (lambda: camlab.pointing_game(np.ones((1, 4, 4)), [None], tolerance=float("nan")), "tolerance"),
+    (lambda: camlab.pointing_game(np.ones((1, 4, 4)), [None], tolerance=float("inf")), "tolerance"),
+    (lambda: camlab.metrics.random_maps(2.7, (4, 4)), "count"),
+    (lambda: camlab.metrics.random_maps(2, "ab"), "size"),
+    (lambda: camlab.metrics.random_maps(2, 4), "size"),
+    (lambda: camlab.metrics.random_maps(2, (4, 4), seed="x"), "seed"),
+    (lambda: camlab.metrics.random_maps(2, (4, 4), seed=-1), "seed"),
+    (lambda: camlab.metrics.centre_maps(2, (4, 4), sigma=0), "sigma"),
+    (lambda: camlab.metrics.edge_maps(np.full((2, 4, 4), np.nan)), "NaN"),
+    (lambda: camlab.expect("False", "a", "b", "c", "d"), "True or False"),
+    (lambda: camlab.expect(float("nan"), "a", "b", "c", "d"), "True or False"),
+    (lambda: camlab.expect(np.array([True, False]), "a", "b", "c", "d"), "True or False"),
+    (lambda: camlab.progress("5"), "one of"),
+    (lambda: camlab.progress(5), "one of"),
+    (lambda: camlab.progress("06"), "one of"),
+    (lambda: camlab.explore(_model(), X16, alpha=2.0), "alpha"),
+    (lambda: camlab.explore(_model(), X16, class_names={0: "a", 1: "b", 2: "c"}), "class order"),
+])
+def test_numbers_and_options_are_checked_with_what_to_pass(call, message):
+    with pytest.raises(InputError, match=message):
+        call()
+
+
+def test_expect_takes_numpy_bools_and_one_element_bool_arrays():
+    assert camlab.expect(np.float64(0.9) >= 0.5, "a", "b", "c", "d") is True
+    assert camlab.expect(np.array([True]), "a", "b", "c", "d") is True
+
+
+def test_edge_maps_filter_each_image_on_its_own():
+    """The Sobel filter must not reach across the batch: a blank image stays blank."""
+    rng = np.random.default_rng(0)
+    images = rng.random((3, 12, 12, 1)).astype("float32")
+    images[1] = 0.0
+    together = camlab.metrics.edge_maps(images)
+    one_by_one = np.concatenate([camlab.metrics.edge_maps(image[np.newaxis]) for image in images])
+    assert together[1].max() == 0.0
+    np.testing.assert_allclose(together, one_by_one, atol=UNIT)
+
+
 # ----------------------------------------------------------------------------
 # Models are freed; caches are bounded
 # ----------------------------------------------------------------------------
@@ -406,3 +520,25 @@ def test_random_bad_arguments_raise_only_camlab_errors(name, value):
         pass
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_a_keras_2_model_is_named_as_such():
+    """tf_keras (Keras 2) models are not keras.Model: say what they are and what to do."""
+    keras_2_model = type("Functional", (), {"__module__": "tf_keras.src.engine.functional",
+                                            "name": "old"})()
+    with pytest.raises(ModelError, match="Keras 2 model.*load the weights"):
+        camlab.gradcam(keras_2_model, X16)
+
+
+def test_the_default_layer_is_not_a_1x1_classifier_conv_after_the_pool():
+    """MobileNet ends in GAP(keepdims) -> 1x1 Conv2D -> Reshape -> softmax: its last conv has
+    one position, so its maps would be flat. The default is the last conv with positions."""
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="features")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    x = keras.layers.Conv2D(3, 1, name="classifier")(x)
+    outputs = keras.layers.Activation("softmax")(keras.layers.Reshape((3,))(x))
+    model = keras.Model(inputs, outputs)
+    explained = camlab.explain(model, X16, "gradcam")
+    assert explained.layer.endswith("features") and explained.maps.max() > 0
+    np.testing.assert_allclose(explained.probabilities, model.predict(X16, verbose=0), atol=UNIT)

@@ -121,7 +121,7 @@ def test_an_isolated_session_restores_the_registry_in_place(session, capsys):
         def check_extra(function):
             return True
 
-        check_extra(None)
+        check_extra(lambda: None)
         assert "check_extra" in registered and camlab.progress("01").passed == 1
     assert exercises.EXERCISES is registered and exercises._LATEST is latest
     assert list(registered) == list(before) and "check_extra" not in latest
@@ -159,3 +159,23 @@ def test_a_check_never_raises_whatever_the_answer(session, capsys):
                   camlab.check_gradcam_weights):
         assert check(lambda *args: Weird()) is False
         assert capsys.readouterr().out.startswith("❌")
+
+
+@pytest.mark.parametrize("check, answer, message", [
+    (camlab.check_box_iou, lambda a, b: "1.0", "text"),
+    (camlab.check_box_iou, lambda a, b: float("nan"), "NaN"),
+    (camlab.check_pointing_game, lambda heatmap, mask: float("nan"), "NaN"),
+    (camlab.check_pointing_game, lambda heatmap, mask: "yes", "text"),
+])
+def test_checks_do_not_pass_text_or_nan_answers(session, capsys, check, answer, message):
+    assert check(answer) is False
+    assert message in capsys.readouterr().out
+
+
+def test_checks_say_when_there_is_no_function_or_only_its_result(session, capsys):
+    assert camlab.check_cam(None) is False
+    assert "no function to check yet: write my_cam" in capsys.readouterr().out
+    assert camlab.check_cam(np.zeros((3, 3))) is False
+    out = capsys.readouterr().out
+    assert "Pass the function itself" in out and "camlab.check_cam(my_cam)" in out
+    assert camlab.check_pointing_game(lambda heatmap, mask: True) is False  # a real attempt

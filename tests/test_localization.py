@@ -108,6 +108,15 @@ def test_sizes_stay_in_range_and_images_fit(digits):
     ({"sizes": (30, 70)}, "sizes"),
     ({"objects": 2, "sizes": (20, 40)}, "sizes"),
     ({"noise": -1}, "noise"),
+    ({"noise": float("inf")}, "noise"),
+    ({"noise": None}, "noise"),
+    ({"objects": 1.0}, "objects"),
+    ({"seed": "x"}, "seed"),
+    ({"seed": -1}, "seed"),
+    ({"canvas": None}, "canvas"),
+    ({"sizes": (24,)}, "sizes"),
+    ({"split": ["train"]}, "split"),
+    ({"count": 2.5}, "count"),
 ])
 def test_bad_arguments_are_clear_errors(digits, kwargs, words):
     with pytest.raises(camlab.CamlabError, match=words):
@@ -122,3 +131,24 @@ def test_default_call_uses_real_mnist():
     assert "MNIST" in one.source
     mean_ink = one.masks.sum(axis=(1, 2)).mean()
     assert 60 < mean_ink < 600  # real strokes, scaled
+
+
+def test_a_dataset_must_hold_28x28_digits_in_0_1(digits):
+    with pytest.raises(camlab.InputError, match="camlab.Dataset"):
+        localization_set(dataset="mnist")
+    scaled = Dataset(x_train=digits.x_train * 255, y_train=digits.y_train, x_test=digits.x_test,
+                     y_test=digits.y_test, class_names=digits.class_names, source="x", fallback=True)
+    with pytest.raises(camlab.InputError, match="255"):
+        localization_set(dataset=scaled)
+    small = Dataset(x_train=np.zeros((5, 32, 32, 1), "float32"), y_train=np.zeros(5, "int64"),
+                    x_test=np.zeros((0, 32, 32, 1), "float32"), y_test=np.zeros(0, "int64"),
+                    class_names=digits.class_names, source="x", fallback=True)
+    for split in ("train", "test"):
+        with pytest.raises(camlab.InputError, match="28x28"):
+            localization_set(split, dataset=small)
+
+
+def test_the_smallest_canvas_works_with_the_default_sizes(digits):
+    one = localization_set(count=5, canvas=32, dataset=digits)
+    assert one.images.shape == (5, 32, 32, 1) and (one.boxes <= 31).all()
+

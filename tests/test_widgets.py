@@ -1,10 +1,12 @@
 """The explorer widget, driven without a browser: set a control, check what is shown."""
 
 import ast
+import gc
 import base64
 import inspect
 import io
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -440,3 +442,19 @@ def test_box_slider_lives_in_the_widgets(batch):
     with pytest.raises(camlab.InputError, match="threshold"):
         widgets.box_slider(batch[0], heatmap, threshold=1.5)
     plt.close("all")
+
+
+def test_a_closed_explorer_frees_its_model_and_its_maps():
+    """ipywidgets keeps open widgets, and each control's observer holds the explorer: close()
+    must let the explorer, its model and its map cache go (a re-run explorer cell frees the last)."""
+    images = np.random.default_rng(2).random((6, 8, 8, 3)).astype("float32")
+    alive = []
+    for seed in range(3):
+        model = tiny_gap_models(seed=seed)["functional"]
+        explorer = camlab.explore(model, images)
+        explorer.controls["image"].value = 3
+        explorer.close()
+        alive.append((weakref.ref(model), weakref.ref(explorer)))
+        del model, explorer
+    gc.collect()
+    assert [(m(), e()) for m, e in alive] == [(None, None)] * 3

@@ -25,6 +25,8 @@ import traceback
 
 import numpy as np
 
+from camlab.errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
@@ -53,6 +55,9 @@ def compare(answer, expected, hints=None, tolerance=1e-4) -> Verdict:
     expected = np.asarray(expected, dtype="float64")
     if answer is None:
         return Verdict(False, "Your function returned None: compute the result and `return` it.")
+    if isinstance(answer, (str, bytes)) or (isinstance(answer, np.ndarray) and answer.dtype.kind in "USO"):
+        return Verdict(False, f"Your function returned text ({answer!r:.40}), not a number: "
+                              "return the number itself, not a string.")
     try:
         got = np.asarray(answer, dtype="float64")
     except (TypeError, ValueError):
@@ -144,11 +149,16 @@ def exercise(notebook: str, title: str, function_name: str, reference=None):
     def register(check):
         @functools.wraps(check)
         def recorded(function) -> bool:
-            try:
-                passed = bool(check(function))
-            except Exception as error:  # a check never stops a learner's notebook
-                passed = report(Verdict(False, "The check could not judge your answer "
-                                               f"({type(error).__name__}: {error})."))
+            if function is None:
+                passed = report(Verdict(False, f"There is no function to check yet: write "
+                                               f"{function_name} in the cell above and run it."))
+            elif not callable(function):
+                passed = report(Verdict(
+                    False, f"Pass the function itself, not what it returns: "
+                           f"camlab.{check.__name__}({function_name}), without parentheses "
+                           f"after {function_name} (you passed a {type(function).__name__})."))
+            else:
+                passed = _run(check, function)
             _LATEST[check.__name__] = (passed, function)
             return passed
 
@@ -156,6 +166,15 @@ def exercise(notebook: str, title: str, function_name: str, reference=None):
         return recorded
 
     return register
+
+
+def _run(check, function) -> bool:
+    """Run one check on the learner's function; a check never stops the notebook."""
+    try:
+        return bool(check(function))
+    except Exception as error:  # noqa: BLE001
+        return report(Verdict(False, "The check could not judge your answer "
+                                     f"({type(error).__name__}: {error})."))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +206,13 @@ class Progress:
 
 def progress(notebook: str) -> Progress:
     """The exercises of ``notebook`` ("01") and whether each passes, from the
-    latest run of each check in this Python session (this notebook's kernel)."""
+    latest run of each check in this Python session (this notebook's kernel).
+    ``notebook`` is a notebook's two-digit number as a string; one with no
+    exercises is an ``InputError`` that lists those that have some."""
+    known = sorted({item.notebook for item in EXERCISES.values()})
+    if not isinstance(notebook, str) or notebook not in known:
+        raise InputError(f"progress takes a notebook's number as a string, one of {known}; "
+                         f"got {notebook!r}.")
     names = [name for name, item in EXERCISES.items() if item.notebook == notebook]
     return Progress(notebook, {name: _LATEST.get(name, (None, None))[0] for name in names})
 

@@ -47,9 +47,12 @@ def check_pointing_game(function) -> bool:
     heatmap: float (H, W); mask: bool (H, W). Ties go to the first maximum in
     reading order (``argmax``); a flat map is a miss.
     """
-    def answer_as_float(*case):
+    def answer_as_float(*case):  # True/False (or 1/0) as 1.0/0.0; anything else as it is
         answer = function(*case)
-        return None if answer is None else float(bool(answer))
+        if isinstance(answer, (bool, np.bool_)) or (
+                isinstance(answer, (int, np.integer)) and answer in (0, 1)):
+            return float(answer)
+        return answer
 
     cases = _pointing_cases()
     mistakes = {"A flat map has no maximum: it points nowhere, so it is a miss. Check "

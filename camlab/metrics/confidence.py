@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+from camlab.checks import check_batch_size
 from camlab.errors import InputError
 from camlab.metrics.perturbation import images_and_maps
 from camlab.pipeline import class_probabilities
@@ -30,6 +31,7 @@ def masked_confidence(model, images, maps, class_index=None, batch_size=None) ->
     every channel of pixel (i, j) is multiplied by M_ij. class_index None: the
     class predicted for the whole image.
     """
+    check_batch_size(batch_size)
     batch, _, maps, classes = images_and_maps(model, images, maps, class_index)
     if maps.min() < 0.0 or maps.max() > 1.0:
         raise InputError("maps must lie in [0, 1] to mask an image; scale them first "

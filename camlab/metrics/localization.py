@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from camlab.boxes import THRESHOLD, boxes_from_maps, map_peaks
-from camlab.checks import as_map_batch, box_table
+from camlab.checks import as_map_batch, box_table, check_number
 from camlab.errors import InputError
 
 
@@ -33,8 +33,7 @@ def pointing_game(maps, targets, tolerance=0) -> np.ndarray:
     map (no maximum) is a miss. Returns bool (N,).
     """
     maps = as_map_batch(maps)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or tolerance < 0:
-        raise InputError(f"tolerance is a distance in pixels, >= 0; got {tolerance!r}.")
+    tolerance = check_number(tolerance, "tolerance (a distance in pixels)", low=0)
     peaks = map_peaks(maps)  # (N, 2) rows, columns
     flat = maps.max(axis=(1, 2)) == maps.min(axis=(1, 2))
     targets_array = np.asarray(targets) if not isinstance(targets, list) else None
@@ -47,7 +46,7 @@ def pointing_game(maps, targets, tolerance=0) -> np.ndarray:
         distance2 = np.where(targets_array.astype(bool), rows ** 2 + columns ** 2, np.inf)
         near = distance2.min(axis=(1, 2)) <= float(tolerance) ** 2
     else:
-        table = box_table(targets, len(maps))
+        table = box_table(targets, len(maps), size=maps.shape[1:])
         present = (table >= 0).all(axis=1)
         rows, columns = peaks[:, 0], peaks[:, 1]
         dx = np.maximum.reduce([table[:, 0] - columns, np.zeros_like(columns), columns - table[:, 2]])
@@ -124,6 +123,8 @@ def box_localization(maps, true_boxes, threshold=THRESHOLD, min_iou=0.5) -> BoxS
     true box is at least ``min_iou`` (0.5 in the paper, as in PASCAL VOC).
     """
     maps = as_map_batch(maps)
+    min_iou = check_number(min_iou, "min_iou", low=0.0, high=1.0)
+    true_boxes = box_table(true_boxes, len(maps), size=maps.shape[1:])
     boxes = boxes_from_maps(maps, threshold)
-    iou = box_iou(boxes, box_table(true_boxes, len(maps)))
-    return BoxScores(boxes=boxes, iou=iou, correct=iou >= float(min_iou))
+    iou = box_iou(boxes, true_boxes)
+    return BoxScores(boxes=boxes, iou=iou, correct=iou >= min_iou)

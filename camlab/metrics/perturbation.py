@@ -16,7 +16,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from camlab import graph
-from camlab.checks import as_map_batch, class_indices
+from camlab.checks import as_map_batch, check_batch_size, class_indices
 from camlab.errors import InputError, ModelError
 from camlab.forward import model_probabilities
 from camlab.pipeline import default_batch_size, read
@@ -113,6 +113,7 @@ def _curve_function(anatomy, steps, kind):
 
 
 def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch_size) -> Curves:
+    check_batch_size(batch_size)
     batch, anatomy, maps, classes = images_and_maps(model, images, maps, class_index)
     pixels = maps.shape[1] * maps.shape[2]
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= pixels:

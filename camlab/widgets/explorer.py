@@ -13,7 +13,7 @@ import uuid
 import ipywidgets
 import numpy as np
 
-from camlab.checks import check_labels, check_method, class_names_for
+from camlab.checks import check_labels, check_method, check_number, class_names_for
 from camlab.errors import CamlabError, ModelError
 from camlab.methods import METHODS
 from camlab.viz import show_explanation
@@ -38,6 +38,7 @@ class Explorer(ipywidgets.VBox):
 
     def __init__(self, model, images, labels=None, class_names=None, *, cmap="jet",
                  alpha=0.5, layer=None, block_size=None, method=None):
+        alpha = check_number(alpha, "alpha (the map's opacity)", low=0.0, high=1.0)
         self.cache = MapCache(model, images, layer, block_size)
         self.model, self.images, self.layer = model, self.cache.images, layer
         available, self.unavailable = method_availability(model, self.images.shape[1:])
@@ -251,6 +252,21 @@ class Explorer(ipywidgets.VBox):
         """
         return [self._repr_mimebundle_(), pictures.still_bundle(self.view_png(), self._still_class())]
 
+    def close(self):
+        """Close the explorer, every widget inside it and its observers, and drop its maps.
+
+        ipywidgets keeps every open widget in a registry until it is closed, and each
+        control's observer holds the explorer: closing only the outer box would keep the
+        explorer, its model and its map cache alive for the rest of the session.
+        """
+        for widget in _inside(self):
+            widget.unobserve_all()
+            if widget is not self:
+                widget.close()
+        self.cache = None
+        self.model = None
+        super().close()
+
     def _ipython_display_(self, **kwargs):
         """How IPython displays the explorer, under ipywidgets 7 (which displays
         every widget through ``_ipython_display_``) and 8 alike: ``outputs``."""
@@ -262,6 +278,14 @@ class Explorer(ipywidgets.VBox):
         if handle_displayed is not None:
             handle_displayed(**kwargs)
         display(still, raw=True)
+
+
+def _inside(widget) -> list:
+    """``widget`` and every widget in it (boxes' children, recursively)."""
+    found = [widget]
+    for child in getattr(widget, "children", ()):
+        found += _inside(child)
+    return found
 
 
 def _starting_method(method, available, unavailable) -> str:
