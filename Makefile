@@ -52,10 +52,11 @@ lab: setup
 # to notebooks/, run with the learner's settings, offline; see full_mode/conftest.py).
 NOTEBOOKS := full_mode notebooks student
 # Test files run on both cores: each file (a notebook's cells, in order, in one kernel) on one
-# worker, the longest (full mode) first. One TensorFlow thread per worker: two workers with
+# worker, in the order conftest.py gives (longest first; xdist would otherwise reorder the files
+# by their number of tests). One TensorFlow thread per worker: two workers with
 # TensorFlow's default pools (one thread per core each) spin against each other; measured on
 # the 2-core machine, the ten fast-mode notebook runs took 941 s of CPU time instead of 1,286 s.
-PARALLEL ?= -n 2 --dist loadfile
+PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 THREADS  := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
 
 # Lint, then one pytest run on both cores: the unit tests, every notebook in fast mode (the

@@ -160,8 +160,11 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
                          f"got {type(dataset).__name__}.")
     count = DEFAULT_COUNT[split] if count is None else check_count(count)
     room = canvas if objects == 1 else canvas // 2
-    low, high = sizes if sizes is not None else ((24, min(44, room)) if objects == 1 else (18, room))
-    if not 8 <= int(low) <= int(high) <= room:
+    if sizes is None:
+        low, high = (24, min(44, room)) if objects == 1 else (18, room)
+    else:
+        low, high = (check_count(side, "each of sizes (pixels)") for side in sizes)
+    if not 8 <= low <= high <= room:
         raise InputError(f"sizes {low, high} must satisfy 8 <= smallest <= largest <= {room} "
                          f"(the room for one digit on a {canvas}-pixel canvas with "
                          f"{objects} object(s)).")

@@ -225,7 +225,9 @@ def eigencam_map(feature_maps, **_):
     else:  # ... or v_1, the top eigenvector of X^T X (K x K), whichever is smaller
         _, vectors = tf.linalg.eigh(tf.matmul(centred, centred, transpose_a=True))
         projection = tf.einsum("npk,nk->np", centred, vectors[:, :, -1])  # mean 0 over p
-    agreement = tf.reduce_sum(projection * tf.reduce_sum(table, axis=-1), axis=1, keepdims=True)
+    # Against the centred sum: the same covariance (the projection has mean 0 over positions),
+    # but a large common offset in A (1e4 + a blob) no longer swamps it in float32 rounding.
+    agreement = tf.reduce_sum(projection * tf.reduce_sum(centred, axis=-1), axis=1, keepdims=True)
     projection = tf.where(agreement < 0.0, -projection, projection)
     return tf.nn.relu(tf.reshape(projection, shape[:3]))
 

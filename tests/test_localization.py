@@ -115,6 +115,9 @@ def test_sizes_stay_in_range_and_images_fit(digits):
     ({"seed": -1}, "seed"),
     ({"canvas": None}, "canvas"),
     ({"sizes": (24,)}, "sizes"),
+    ({"sizes": ("a", "b")}, "sizes"),
+    ({"sizes": (20.5, 30)}, "sizes"),
+    ({"sizes": (30, 20)}, "sizes"),
     ({"split": ["train"]}, "split"),
     ({"count": 2.5}, "count"),
 ])

@@ -132,6 +132,22 @@ def test_eigencam_is_the_first_principal_component_by_hand(flat_head):
     np.testing.assert_allclose(got, expected, atol=RELATIVE * expected.max(), rtol=RELATIVE)
 
 
+def test_eigencam_sign_holds_when_the_feature_maps_share_a_large_offset():
+    """1e4 on every channel plus a blob: the blob is the first component and must light up
+    (the sign rule once took its covariance with the offset's float32 rounding, and flipped)."""
+    rng = np.random.default_rng(0)
+    blob = np.zeros((8, 8))
+    blob[2:5, 3:6] = 1.0
+    feature_maps = (1e4 + blob[None, :, :, None] * (rng.random(6) + 0.5)
+                    + rng.normal(scale=0.01, size=(2, 8, 8, 6)))
+    expected = eigencam_by_hand(feature_maps)  # float64
+    got = methods.eigencam_map(tf.constant(feature_maps, tf.float32)).numpy()
+    assert (got[:, blob > 0].min(axis=1) > got[:, blob == 0].max(axis=1)).all()
+    # float32 holds 1e4 to within 1e-3 (np.spacing(1e4) = 9.8e-4), a thousandth of the blob's
+    # height, so the centred maps carry that relative error: 1e-2 of the peak leaves a margin.
+    np.testing.assert_allclose(got, expected, atol=1e-2 * expected.max())
+
+
 def test_eigencam_is_class_agnostic_and_refuses_a_class(gap_models, images):
     model = gap_models["functional"]
     explanation = camlab.explain(model, images, "eigencam")

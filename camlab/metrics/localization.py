@@ -83,9 +83,6 @@ def box_iou(box_a, box_b):
     a, b = box_table(box_a, count), box_table(box_b, len(box_b))
     if len(b) != count:
         raise InputError(f"{count} boxes against {len(b)}; pass the same number.")
-    if ((a[:, 2] < a[:, 0]) | (a[:, 3] < a[:, 1]) | (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1])).any():
-        raise InputError("a box has x_max < x_min or y_max < y_min; boxes are "
-                         "(x_min, y_min, x_max, y_max).")
     wide = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]) + 1
     tall = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]) + 1
     overlap = np.clip(wide, 0, None) * np.clip(tall, 0, None)
