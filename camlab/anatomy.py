@@ -141,6 +141,17 @@ class Anatomy:
             if isinstance(c.layer, CONV_LAYERS) and len(c.output_shape) == 3
         ]
 
+    def opaque_conv_calls(self) -> list:
+        """Calls camlab cannot look inside that hold convolutions and output feature maps: a
+        subclassed model used as a layer, a custom layer of conv blocks (4-D kernels inside)."""
+        return [
+            c
+            for c in self.calls
+            if len(c.output_shape) == 3 and not isinstance(c.layer, CONV_LAYERS)
+            and not is_graph_model(c.layer)
+            and any(len(w.shape) == 4 for w in getattr(c.layer, "weights", ()))  # ops have none
+        ]
+
     def feature_map_calls(self) -> list:
         """Every call whose output is a 4-D feature map (N, h, w, K)."""
         return [c for c in self.calls if len(c.output_shape) == 3 and not c.is_model]
@@ -204,9 +215,11 @@ class Anatomy:
         Default: the layer feeding a GAP + Dense head when there is one (so CAM
         and Grad-CAM explain the same maps), else the last conv layer whose
         output has more than one position (not a 1x1 classifier conv after a
-        global pool, as MobileNet ends).
+        global pool, as MobileNet ends). A subclassed model or a custom layer
+        that holds convolutions counts as a conv layer: camlab explains its
+        output feature maps, as it cannot look inside.
         """
-        if layer is None and not self.conv_calls():
+        if layer is None and not self.conv_calls() and not self.opaque_conv_calls():
             raise ModelError(
                 f"Model {self.model_name!r} has no convolutional layer. Class "
                 "activation maps weight the 4-D feature maps (N, H, W, C) of a "
@@ -231,9 +244,11 @@ class Anatomy:
                 )
             return gap_input
         if layer is None:
-            # A 1x1 conv after a global pool (MobileNet's classifier) has no positions to map.
-            spatial = [c for c in self.conv_calls() if c.output_shape[0] * c.output_shape[1] > 1]
-            return self.head.gap_input or (spatial or self.conv_calls())[-1]
+            # The last conv, or block camlab cannot look inside, whose feature maps have more
+            # than one position (not a 1x1 classifier conv after a global pool, as MobileNet ends).
+            convs = sorted(self.conv_calls() + self.opaque_conv_calls(), key=lambda c: c.index)
+            spatial = [c for c in convs if c.output_shape[0] * c.output_shape[1] > 1]
+            return self.head.gap_input or (spatial or convs)[-1]
         call = self.find(layer)
         if len(call.output_shape) != 3:
             raise ModelError(

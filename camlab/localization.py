@@ -144,7 +144,8 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
     """
     if not isinstance(split, str) or split not in DEFAULT_COUNT:
         raise InputError(f"split must be 'train' or 'test'; got {split!r}.")
-    if isinstance(objects, bool) or objects not in (1, 2) or not isinstance(objects, int):
+    if isinstance(objects, (bool, np.bool_)) or not isinstance(objects, (int, np.integer)) \
+            or objects not in (1, 2):
         raise InputError(f"objects must be the whole number 1 or 2; got {objects!r}.")
     canvas = check_count(canvas, "canvas (the side of the image, in pixels)")
     if canvas < 32:

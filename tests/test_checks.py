@@ -506,7 +506,44 @@ PUBLIC_CALLS = {
     "average_drop maps": lambda v: camlab.average_drop(_model(), X16, v),
     "class_probabilities images": lambda v: camlab.metrics.class_probabilities(_model(), v),
     "spearman": lambda v: camlab.metrics.spearman(v, v),
+    # the metrics' numbers, the baselines, the localization set, the checkers, expect, progress
+    "deletion batch_size": lambda v: camlab.deletion(_model(), X16, MAPS16, steps=4, batch_size=v),
+    "insertion steps": lambda v: camlab.insertion(_model(), X16, MAPS16, steps=v),
+    "deletion class_index": lambda v: camlab.deletion(_model(), X16, MAPS16, v, steps=4),
+    "average_drop class_index": lambda v: camlab.average_drop(_model(), X16, MAPS16, v),
+    "increase_in_confidence maps": lambda v: camlab.increase_in_confidence(_model(), X16, v),
+    "box_localization min_iou": lambda v: camlab.box_localization(np.ones((1, 3, 3)), [(0, 0, 1, 1)],
+                                                                  min_iou=v),
+    "box_localization threshold": lambda v: camlab.box_localization(np.ones((1, 3, 3)), [(0, 0, 1, 1)], v),
+    "random_maps size": lambda v: camlab.metrics.random_maps(2, v),
+    "random_maps seed": lambda v: camlab.metrics.random_maps(2, (4, 4), seed=v),
+    "centre_maps sigma": lambda v: camlab.metrics.centre_maps(2, (4, 4), sigma=v),
+    "edge_maps images": lambda v: camlab.metrics.edge_maps(v),
+    "localization_set split": lambda v: camlab.localization_set(v, count=2, dataset=_digits()),
+    "localization_set objects": lambda v: camlab.localization_set(count=2, objects=v, dataset=_digits()),
+    "localization_set sizes": lambda v: camlab.localization_set(count=2, sizes=v, dataset=_digits()),
+    "localization_set noise": lambda v: camlab.localization_set(count=2, noise=v, dataset=_digits()),
+    "localization_set seed": lambda v: camlab.localization_set(count=2, seed=v, dataset=_digits()),
+    "localization_set dataset": lambda v: camlab.localization_set(count=2, dataset=v),
+    "check_cam answer": lambda v: camlab.check_cam(v),
+    "check_gradcam_plus_plus_weights answer": lambda v: camlab.check_gradcam_plus_plus_weights(v),
+    "check_box_iou answer": lambda v: camlab.check_box_iou(v),
+    "check_curve_auc answer": lambda v: camlab.check_curve_auc(v),
+    "check_curve_auc returns": lambda v: camlab.check_curve_auc(lambda curve: v),
+    "check_box_iou returns": lambda v: camlab.check_box_iou(lambda a, b: v),
+    "expect condition": lambda v: camlab.expect(v, "a", "b", "c", "d"),
+    "progress notebook": lambda v: camlab.progress(v),
 }
+# Left out, on purpose: counts and canvas sizes (a huge whole number is a valid count that
+# memory cannot hold; NumPy's MemoryError says so better than camlab could).
+MAPS16 = np.ones((4, 16, 16), "float32")
+_DIGITS = []
+
+
+def _digits():
+    if not _DIGITS:
+        _DIGITS.append(camlab.load_mnist(fast=True, offline=True))
+    return _DIGITS[0]
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC_CALLS))
@@ -542,3 +579,57 @@ def test_the_default_layer_is_not_a_1x1_classifier_conv_after_the_pool():
     explained = camlab.explain(model, X16, "gradcam")
     assert explained.layer.endswith("features") and explained.maps.max() > 0
     np.testing.assert_allclose(explained.probabilities, model.predict(X16, verbose=0), atol=UNIT)
+
+
+class _SubclassedBackbone(keras.Model):
+    """Two convs in a subclassed model: camlab cannot look inside it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
+        self.second = keras.layers.Conv2D(5, 3, padding="same", activation="relu")
+
+    def call(self, inputs):
+        return self.second(self.first(inputs))
+
+
+class _ConvBlock(keras.layers.Layer):
+    """A custom layer of one conv: a block as users write them."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")
+
+    def call(self, inputs):
+        return self.conv(inputs)
+
+
+def test_a_subclassed_backbone_in_a_sequential_is_explained_at_its_output():
+    """Before: "has no convolutional layer" (the convs are inside it). Now its output is the
+    default layer, for CAM (it feeds the GAP head) and for Grad-CAM, as layer= naming it gives."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 1)), _SubclassedBackbone(name="backbone"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    for method in ("cam", "gradcam"):
+        explained = camlab.explain(model, X16, method)
+        assert explained.layer.endswith("backbone") and np.isfinite(explained.maps).all()
+        np.testing.assert_array_equal(explained.maps,
+                                      camlab.explain(model, X16, method, layer="backbone").maps)
+
+
+def test_custom_conv_blocks_before_a_flatten_head_default_to_the_last_block():
+    """Before: the default silently became the first conv of the network, the only built-in one."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 3, name="stem"),
+                              _ConvBlock(6, name="block_1"), _ConvBlock(6, name="block_2"),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    explained = camlab.explain(model, X16, "gradcam")
+    assert explained.layer.endswith("block_2") and explained.maps.max() > 0
+    np.testing.assert_allclose(explained.probabilities, model.predict(X16, verbose=0), atol=UNIT)
+
+
+def test_a_custom_layer_without_convolutions_is_not_taken_for_one():
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Rescaling(2.0),
+                              keras.layers.Flatten(), keras.layers.Dense(3)])
+    with pytest.raises(ModelError, match="no convolutional layer"):
+        camlab.gradcam(model, X16)
