@@ -3,7 +3,7 @@
 `make test` runs every notebook twice in fast mode: the instructor edition (notebooks/) and the
 student edition (student/), and the browser test runs notebooks 02 and 03 (and 02's student
 edition) once more in JupyterLab. The training cells are the same in both editions
-(tests/test_notebooks.py checks it), so the same model is trained from the same weights on the
+(tests/test_fit_cache.py checks it), so the same model is trained from the same weights on the
 same data with the same settings up to four times. Here, the first kernel of the run to train
 it saves the result; a later kernel whose `fit` call matches (architecture, initial weights,
 compile settings, data, every argument of `fit` but `verbose`) loads it instead of training
