@@ -11,7 +11,9 @@ The public calls, by the notebook that introduces them:
   ``check_upsampled_cam``, ``check_least_sure``.
 - 03 (CAM on cats vs. dogs, boxes): ``load_cats_vs_dogs``, ``preprocess``,
   ``pretrained_gap_model``, ``box_from_map``, ``boxes_from_maps``, ``draw_box``,
-  ``show_boxes``, ``box_slider``, ``check_class_cam``, ``check_box_from_map``.
+  ``show_boxes``, ``box_slider``, ``check_class_cam``, ``check_box_from_map``;
+  ``imagenet_classifier``, ``imagenet_class_names``, ``oxford_pets`` (real ImageNet maps,
+  checked against the pets' masks).
 - 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``,
   ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
   ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
@@ -88,8 +90,8 @@ from camlab.metrics import (  # noqa: E402
     model_randomization,
     pointing_game,
 )
-from camlab.models import flatten_cnn, gap_cnn, pretrained_gap_model  # noqa: E402
-from camlab.photos import Photos, load_cats_vs_dogs, preprocess  # noqa: E402
+from camlab.models import flatten_cnn, gap_cnn, imagenet_class_names, imagenet_classifier, pretrained_gap_model  # noqa: E402
+from camlab.photos import Photos, load_cats_vs_dogs, oxford_pets, preprocess  # noqa: E402
 from camlab.pipeline import Explanation, explain, guided_backprop, guided_gradcam, method_function  # noqa: E402
 from camlab.viz import (  # noqa: E402
     colorize,
@@ -118,7 +120,7 @@ _PUBLIC_NAMES = (
     # 03
     "load_cats_vs_dogs", "preprocess", "pretrained_gap_model", "box_from_map",
     "boxes_from_maps", "draw_box", "show_boxes", "box_slider", "check_class_cam",
-    "check_box_from_map",
+    "check_box_from_map", "imagenet_classifier", "imagenet_class_names", "oxford_pets",
     # 04
     "guided_backprop", "guided_gradcam", "gradient_image", "show_comparison", "flatten_cnn",
     "check_gradcam_weights", "check_gradcam_plus_plus_weights",

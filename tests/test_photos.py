@@ -186,7 +186,9 @@ def test_no_network_falls_back_loudly_to_real_offline_photos(closed_url, tmp_pat
 def test_shipped_pet_photos_are_byte_identical_to_their_listed_hashes():
     sums = camlab.download.asset_path("SHA256SUMS").read_text().splitlines()
     listed = dict(reversed(line.split()) for line in sums if "oxford_pets/" in line)
-    assert len(listed) == 26
+    assert len(listed) == 52  # 26 photos and their 26 masks
+    assert sorted(n.replace("masks/", "").rsplit(".", 1)[0] for n in listed if "masks/" in n) == \
+        sorted(n.rsplit(".", 1)[0] for n in listed if "masks/" not in n)
     for name, digest in listed.items():
         assert camlab.download.file_hash(camlab.download.asset_path(*name.split("/"))) == digest
 
