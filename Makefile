@@ -111,6 +111,7 @@ newest-check:
 bench: setup
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_widget.py
+	$(BIN)/python bench/bench_imagenet.py
 
 clean:
 	rm -rf $(VENV) .venv-oldest .venv-colab .venv-newest .pytest_cache build *.egg-info
