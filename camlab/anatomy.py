@@ -250,6 +250,11 @@ class Anatomy:
             spatial = [c for c in convs if c.output_shape[0] * c.output_shape[1] > 1]
             return self.head.gap_input or (spatial or convs)[-1]
         call = self.find(layer)
+        if len(call.outputs) > 1:
+            raise ModelError(
+                f"Layer {call.name!r} is a nested model with {len(call.outputs)} outputs; name "
+                f"the layer inside it whose feature maps you want (e.g. {self._last_conv_name()!r})."
+            )
         if len(call.output_shape) != 3:
             raise ModelError(
                 f"Layer {call.name!r} outputs shape (N, {', '.join(map(str, call.output_shape))}); "

@@ -149,7 +149,10 @@ def _traverse(model, images, call_layer, finish):
                 y = run(inner, y, path)
             return finish(path, layer, (x,), y)
         if is_graph_model(layer):
-            if len(layer.inputs) != 1 or len(layer.outputs) != 1:
+            # The model explained has one input and one output; a model nested in it may have
+            # several outputs (a backbone's stages, as keras-hub's), of which it uses some.
+            nested = layer is not model
+            if len(layer.inputs) != 1 or (len(layer.outputs) != 1 and not nested):
                 raise ModelError(
                     f"camlab explains models with one image input and one output; "
                     f"{layer.name!r} has {len(layer.inputs)} inputs and "
@@ -171,7 +174,7 @@ def _traverse(model, images, call_layer, finish):
                 return call
 
             y = layer._run_through_graph([x], operation_fn=operation_fn)
-            if isinstance(y, (list, tuple)):
+            if len(layer.outputs) == 1 and isinstance(y, (list, tuple)):
                 y = y[0]
             return finish(path, layer, (x,), y)
         return call_layer(path, layer, (x,), {})

@@ -145,3 +145,44 @@ def test_training_false_reaches_layers_without_the_private_flag(monkeypatch):
     np.testing.assert_allclose(camlab.gradcam(augmented, X16), camlab.gradcam(plain, X16), atol=UNIT)
     np.testing.assert_allclose(camlab.explain(augmented, X16, "cam").probabilities,
                                plain.predict(X16, verbose=0), atol=UNIT)
+
+
+def _backbone_with_two_outputs():
+    """A backbone that returns two stages, as keras-hub's backbones (HGNetV2) return their
+    stages; the classifier averages and classifies one of them."""
+    inputs = keras.Input((16, 16, 1))
+    stage1 = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="stage1")(inputs)
+    stage2 = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu",
+                                 name="stage2")(stage1)
+    backbone = keras.Model(inputs, {"P1": stage1, "P2": stage2}, name="backbone")
+    images = keras.Input((16, 16, 1))
+    features = backbone(images)
+    pooled = keras.layers.GlobalAveragePooling2D(name="gap")(features["P2"])
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(pooled)
+    return keras.Model(images, outputs), keras.Model(images, features["P2"])
+
+
+def test_a_nested_backbone_with_several_outputs_is_walked():
+    model, feature_model = _backbone_with_two_outputs()
+    by_hand = feature_model.predict(X16, verbose=0)
+    kernel = model.get_layer("head").get_weights()[0]
+    for method in ("cam", "gradcam", "scorecam", "ablationcam"):
+        explained = camlab.explain(model, X16, method, normalize=False, upsample=False)
+        assert explained.layer.endswith("backbone/stage2") and np.isfinite(explained.maps).all()
+        np.testing.assert_allclose(explained.probabilities, model.predict(X16, verbose=0), atol=UNIT)
+    predicted = model.predict(X16, verbose=0).argmax(axis=1)
+    cam = np.einsum("nhwk,kn->nhw", by_hand, kernel[:, predicted])
+    np.testing.assert_allclose(camlab.cam(model, X16, normalize=False, upsample=False), cam,
+                               rtol=1e-5, atol=UNIT)
+    grad = camlab.gradcam(model, X16, normalize=False, upsample=False)
+    np.testing.assert_allclose(grad, np.maximum(cam, 0) / 64, rtol=1e-4, atol=UNIT)  # 8x8 positions
+    assert camlab.gradcam(model, X16, layer="stage1", upsample=False).shape == (4, 16, 16)
+
+
+def test_naming_a_nested_model_with_several_outputs_says_which_layer_to_name():
+    model, _ = _backbone_with_two_outputs()
+    with pytest.raises(ModelError, match="nested model with 2 outputs.*'stage2'"):
+        camlab.gradcam(model, X16, layer="backbone")
+    two_outputs = model.get_layer("backbone")  # explained itself, it has two outputs: refused
+    with pytest.raises(ModelError, match="one image input and one output"):
+        camlab.gradcam(two_outputs, X16)
