@@ -13,8 +13,8 @@ from above:
 
 camlab applies a rule in a *copy of the computation*: while it walks the model
 (``camlab.graph.walk``) it swaps each ReLU for one with the custom gradient.
-Standalone ReLU layers (``keras.layers.ReLU``, ``Activation("relu")``) are
-recomputed from their input; a layer with a built-in ReLU (``Conv2D(...,
+Standalone ReLU layers (``keras.layers.ReLU``, ``Activation("relu")``) and
+``keras.ops.relu`` calls in a functional graph are recomputed from their input; a layer with a built-in ReLU (``Conv2D(...,
 activation="relu")``) is recomputed by a twin of that layer without the
 activation, which holds a copy of the layer's weights, refreshed before every
 use. The caller's model is never edited.
@@ -58,10 +58,19 @@ def _is_plain_relu(function) -> bool:
 
 
 def _standalone_relu(layer) -> bool:
+    if _op_relu(layer):
+        return True
     if isinstance(layer, keras.layers.ReLU):
         return (layer.max_value is None and float(layer.negative_slope) == 0.0
                 and float(layer.threshold) == 0.0)
     return isinstance(layer, keras.layers.Activation) and _is_plain_relu(layer.activation)
+
+
+def _op_relu(operation) -> bool:
+    """``keras.ops.relu(x)`` written in a functional model: a graph node of Keras's Relu op."""
+    kind = type(operation)
+    return kind.__name__ == "Relu" and kind.__module__.startswith("keras.") and not isinstance(
+        operation, keras.layers.Layer)
 
 
 def _built_in_relu(layer) -> bool:

@@ -640,3 +640,25 @@ def test_a_custom_layer_without_convolutions_is_not_taken_for_one():
                               keras.layers.Flatten(), keras.layers.Dense(3)])
     with pytest.raises(ModelError, match="no convolutional layer"):
         camlab.gradcam(model, X16)
+
+
+def test_guided_backprop_sees_keras_ops_relu_in_a_graph():
+    """keras.ops.relu(x) in a functional model is a graph node, not a layer: the modifier swaps
+    it as it swaps a ReLU layer (the same model with Activation("relu") gives the same map)."""
+    def build(relu):
+        inputs = keras.Input((16, 16, 1))
+        x = relu(keras.layers.Conv2D(4, 3, padding="same", name="conv_a")(inputs))
+        x = relu(keras.layers.Conv2D(5, 3, padding="same", name="conv_b")(x))
+        outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+        keras.utils.set_random_seed(3)
+        return keras.Model(inputs, outputs)
+
+    with_ops = build(keras.ops.relu)
+    with_layers = build(lambda t: keras.layers.Activation("relu")(t))
+    with_layers.set_weights(with_ops.get_weights())
+    for modifier in ("guided", "relu"):
+        np.testing.assert_allclose(camlab.guided_backprop(with_ops, X16, modifier=modifier),
+                                   camlab.guided_backprop(with_layers, X16, modifier=modifier),
+                                   atol=UNIT)
+    plain = camlab.guided_backprop(with_ops, X16, modifier=None)
+    assert np.abs(camlab.guided_backprop(with_ops, X16, modifier="guided") - plain).max() > 1e-6
