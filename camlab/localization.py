@@ -22,6 +22,7 @@ call is the same online and offline; only the digits differ (``source`` and
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -117,6 +118,26 @@ def _placements(count, low, high, room, rng):
     return sizes, tops, lefts
 
 
+def _physical_memory():
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_memory(count, canvas, objects):
+    """Refuse, before anything is made, a set larger than half of this machine's memory."""
+    needed = count * canvas * canvas * (4 + objects)  # float32 images, a bool mask per object
+    memory = _physical_memory()
+    if memory and needed > memory // 2:
+        raise InputError(
+            f"{count:,} canvases of {canvas}x{canvas} pixels need {needed / 2 ** 30:,.1f} GiB, more "
+            f"than half of this machine's {memory / 2 ** 30:.0f} GiB. Make fewer (count) or "
+            "smaller ones (canvas), or several sets with different seeds, one at a time."
+        )
+
+
 def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None,
                      noise=0.05, seed=0, dataset=None) -> LocalizationSet:
     """Real MNIST digits pasted on a ``canvas`` x ``canvas`` image, with exact masks and boxes.
@@ -160,6 +181,7 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
         raise InputError(f"dataset must be a camlab.Dataset of 28x28 digits (camlab.load_mnist()); "
                          f"got {type(dataset).__name__}.")
     count = DEFAULT_COUNT[split] if count is None else check_count(count)
+    _check_memory(count, canvas, objects)
     room = canvas if objects == 1 else canvas // 2
     if sizes is None:
         low, high = (24, min(44, room)) if objects == 1 else (18, room)

@@ -155,3 +155,20 @@ def test_the_smallest_canvas_works_with_the_default_sizes(digits):
     one = localization_set(count=5, canvas=32, dataset=digits)
     assert one.images.shape == (5, 32, 32, 1) and (one.boxes <= 31).all()
 
+
+
+@pytest.mark.parametrize("count, canvas", [(10 ** 12, 64), (2 ** 80, 64), (1000, 10 ** 6)])
+def test_a_set_larger_than_memory_is_refused_before_anything_is_made(digits, count, canvas):
+    with pytest.raises(camlab.InputError, match="GiB, more than half of this machine's"):
+        localization_set(count=count, canvas=canvas, dataset=digits)
+
+
+def test_a_set_is_refused_only_beyond_half_the_memory(digits, monkeypatch):
+    from camlab import localization
+
+    monkeypatch.setattr(localization, "_physical_memory", lambda: 2 * 10 * 32 * 32 * 5)
+    assert len(localization_set(count=10, canvas=32, dataset=digits).images) == 10  # exactly half
+    with pytest.raises(camlab.InputError, match="Make fewer"):
+        localization_set(count=11, canvas=32, dataset=digits)
+    monkeypatch.setattr(localization, "_physical_memory", lambda: None)  # the system cannot say
+    assert len(localization_set(count=11, canvas=32, dataset=digits).images) == 11
