@@ -152,6 +152,10 @@ class Anatomy:
             and any(len(w.shape) == 4 for w in getattr(c.layer, "weights", ()))  # ops have none
         ]
 
+    def conv_like_calls(self) -> list:
+        """Conv layers and the calls camlab cannot look inside that hold convolutions, in order."""
+        return sorted(self.conv_calls() + self.opaque_conv_calls(), key=lambda c: c.index)
+
     def feature_map_calls(self) -> list:
         """Every call whose output is a 4-D feature map (N, h, w, K)."""
         return [c for c in self.calls if len(c.output_shape) == 3 and not c.is_model]
@@ -206,7 +210,7 @@ class Anatomy:
         return hits[-1]
 
     def _last_conv_name(self) -> str:
-        convs = self.conv_calls()
+        convs = self.conv_like_calls()
         return convs[-1].name if convs else "conv2d"
 
     def feature_layer(self, layer=None, *, for_cam=False) -> LayerCall:
@@ -219,7 +223,8 @@ class Anatomy:
         that holds convolutions counts as a conv layer: camlab explains its
         output feature maps, as it cannot look inside.
         """
-        if layer is None and not self.conv_calls() and not self.opaque_conv_calls():
+        convs = self.conv_like_calls()
+        if layer is None and not convs:
             raise ModelError(
                 f"Model {self.model_name!r} has no convolutional layer. Class "
                 "activation maps weight the 4-D feature maps (N, H, W, C) of a "
@@ -246,7 +251,6 @@ class Anatomy:
         if layer is None:
             # The last conv, or block camlab cannot look inside, whose feature maps have more
             # than one position (not a 1x1 classifier conv after a global pool, as MobileNet ends).
-            convs = sorted(self.conv_calls() + self.opaque_conv_calls(), key=lambda c: c.index)
             spatial = [c for c in convs if c.output_shape[0] * c.output_shape[1] > 1]
             return self.head.gap_input or (spatial or convs)[-1]
         call = self.find(layer)

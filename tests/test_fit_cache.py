@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from test_editions import code, source
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("fit_cache_under_test", ROOT / "tests" / "fit_cache.py")
 fit_cache = importlib.util.module_from_spec(_spec)
@@ -126,8 +128,7 @@ def test_this_run_installs_it_for_its_kernels():
 
 
 def _cells_that_train(folder, name):
-    cells = json.loads((ROOT / folder / name).read_text(encoding="utf-8"))["cells"]
-    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and ".fit(" in "".join(c["source"])]
+    return [source(cell) for cell in code(ROOT / folder, name) if ".fit(" in source(cell)]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
