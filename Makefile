@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.camlab-installed
 
-.PHONY: setup install-env lock lab test matrix oldest-check colab-check newest-check bench clean student
+.PHONY: setup install-env lock lab test matrix oldest-check colab-check newest-check bench clean student release-check
 
 # The test environment is installed from requirements/test.lock (exact versions, made from
 # pyproject.toml's extras by `make lock`), so that a fresh machine gets what was tested.
@@ -66,6 +66,11 @@ THREADS  := TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS=1
 test: setup
 	@tools/timed lint $(BIN)/ruff check .
 	@tools/timed "tests, notebooks in fast and full mode" env CAMLAB_FAST=1 $(THREADS) $(BIN)/python -m pytest $(PARALLEL) $(NOTEBOOKS) tests
+
+# Before publishing a release: the tag v<camlab.__version__> is on this commit and every notebook
+# pins that version (tools/release_check.py; tests/test_release.py tests it).
+release-check:
+	$(PYTHON) tools/release_check.py
 
 # The student edition: notebooks/ with every solution cleared, into student/ (commit it).
 student: setup

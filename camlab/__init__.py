@@ -103,7 +103,7 @@ from camlab.viz import (  # noqa: E402
 )
 from camlab.widgets import box_slider, explore  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Everything public except the methods, which come from METHODS (see __getattr__).
 _PUBLIC_NAMES = (

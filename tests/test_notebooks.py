@@ -82,6 +82,8 @@ def test_first_cell_installs_the_pinned_release_on_colab_only(path):
     assert f'CAMLAB_VERSION = "{version()}"' in first
     assert 'f"camlab-course @ git+{CAMLAB_REPOSITORY}@v{CAMLAB_VERSION}"' in first
     assert 'if "google.colab" in sys.modules:' in first
+    # A failed install shows pip's own messages, not only CalledProcessError.
+    assert "capture_output=True" in first and "print(install.stdout, install.stderr" in first
     # Colab has ipywidgets 7.7.1: its own widget manager, not the ipywidgets-8 one.
     assert "enable_custom_widget_manager" not in first
     # Nothing but the constants and the import run outside Colab.
