@@ -179,3 +179,34 @@ def test_checks_say_when_there_is_no_function_or_only_its_result(session, capsys
     out = capsys.readouterr().out
     assert "Pass the function itself" in out and "camlab.check_cam(my_cam)" in out
     assert camlab.check_pointing_game(lambda heatmap, mask: True) is False  # a real attempt
+
+
+def _gradcam_plus_plus_by_mistake(mistake):
+    """A learner's Grad-CAM++ weights with one of the usual mistakes."""
+    def weights(feature_maps, gradients):
+        g = gradients.astype("float64")
+        total = (feature_maps.sum(axis=-1, keepdims=True) if mistake == "channels"
+                 else feature_maps.sum(axis=(0, 1)))
+        two = 1.0 if mistake == "no 2" else 2.0
+        denominator = two * g ** 2 + total * g ** 3
+        alpha = np.where(denominator != 0, g ** 2 / np.where(denominator != 0, denominator, 1), 0)
+        kept = g if mistake == "no relu" else np.maximum(g, 0)
+        if mistake == "grad-cam":
+            return g.mean(axis=(0, 1))
+        if mistake == "mean":
+            return (alpha * kept).mean(axis=(0, 1))
+        return (alpha * kept).sum(axis=(0, 1))
+    return weights
+
+
+@pytest.mark.parametrize("mistake, named", [
+    (None, "✅"),
+    ("no relu", "keeps only the positive gradients"),
+    ("grad-cam", "Grad-CAM's weights (the mean gradient)"),
+    ("channels", "runs over the positions (a, b) of the same map k"),
+    ("no 2", "no factor 2"),
+    ("mean", "Grad-CAM++ sums them"),
+])
+def test_the_grad_cam_plus_plus_checker_names_each_usual_mistake(session, capsys, mistake, named):
+    assert camlab.check_gradcam_plus_plus_weights(_gradcam_plus_plus_by_mistake(mistake)) is (mistake is None)
+    assert named in capsys.readouterr().out

@@ -37,6 +37,31 @@ def reference_gradcam_plus_plus_weights(feature_maps, gradients):
     return gradcam_plus_plus_weights(feature_maps[np.newaxis], gradients[np.newaxis]).numpy()[0]
 
 
+def _alpha(numerator, denominator):
+    safe = np.where(denominator != 0, denominator, 1.0)
+    return np.where(denominator != 0, numerator / safe, 0.0)
+
+
+def _gradcam_plus_plus_mistakes(feature_maps, gradients):
+    """{what the learner got wrong: the weights that mistake gives}, each (K,)."""
+    g, total = gradients.astype("float64"), feature_maps.astype("float64").sum(axis=(0, 1))
+    alpha = _alpha(g ** 2, 2 * g ** 2 + total * g ** 3)
+    over_channels = _alpha(g ** 2, 2 * g ** 2 + feature_maps.sum(axis=-1, keepdims=True) * g ** 3)
+    return {
+        "You weighed alpha by the gradient itself: Grad-CAM++ keeps only the positive gradients, "
+        "w_k = sum alpha * ReLU(g).": (alpha * g).sum(axis=(0, 1)),
+        "You returned Grad-CAM's weights (the mean gradient): Grad-CAM++ weighs each positive "
+        "gradient by its own alpha and sums them.": g.mean(axis=(0, 1)),
+        "Your sum of A in alpha's denominator runs over the channels at each position; it runs "
+        "over the positions (a, b) of the same map k: A.sum(axis=(0, 1)).":
+            (over_channels * np.maximum(g, 0)).sum(axis=(0, 1)),
+        "Your alpha has no factor 2: alpha = g^2 / (2 g^2 + sum_ab A_ab g^3).":
+            (_alpha(g ** 2, g ** 2 + total * g ** 3) * np.maximum(g, 0)).sum(axis=(0, 1)),
+        "You averaged alpha * ReLU(g) over the positions; Grad-CAM++ sums them.":
+            (alpha * np.maximum(g, 0)).mean(axis=(0, 1)),
+    }
+
+
 @exercise("04", "Grad-CAM's weights", "my_gradcam_weights",
           reference_gradcam_weights)
 def check_gradcam_weights(function) -> bool:
@@ -76,7 +101,8 @@ def check_gradcam_plus_plus_weights(function) -> bool:
         }
 
     cases = _gradient_cases(seed=6)
-    verdict = run_check(function, cases, reference_gradcam_plus_plus_weights, hints)
+    verdict = run_check(function, cases, reference_gradcam_plus_plus_weights, hints,
+                        mistakes_for=_gradcam_plus_plus_mistakes)
     if not verdict.ok and "NaN" in verdict.message:
         verdict = Verdict(False, verdict.message + " Where g = 0 the denominator is 0 too: "
                           "set alpha to 0 there (np.where).")
