@@ -152,12 +152,18 @@ def layercam_map(feature_maps, gradients, **_):
 @method("scorecam", "Score-CAM", "Wang et al. 2020, Score-CAM: Score-Weighted Visual "
         "Explanations for Convolutional Neural Networks, CVPR Workshops")
 def scorecam_map(feature_maps, images, class_score, **_):
-    """L^c = ReLU(sum_k softmax_k(S^c(x * H^k)) A^k).
+    """L^c = ReLU(sum_k softmax_k(S^c(x * H^k)) A^k): pytorch-grad-cam's Score-CAM.
 
     H^k is A^k upsampled to the image and scaled to [0, 1]; each masked image
     x * H^k goes forward once (K passes over the batch, one channel at a time),
-    with no gradients. Subtracting a baseline score (the paper's f(X_b)) would
-    not change the softmax over k, so it is left out.
+    with no gradients. The weights are a softmax *over the K channels* of the
+    masked images' class scores S^c (logits), as pytorch-grad-cam computes them;
+    subtracting a baseline score (the paper's f(X_b)) would not change that
+    softmax, so it is left out. The paper (Wang et al. 2020, eq. 2 and its
+    code) weighs each map instead by the masked image's class *probability*
+    (a softmax over the classes), one weight per channel, not normalised across
+    channels. The two differ: with hundreds of channels the channel softmax can
+    put nearly all the weight on the few channels with the highest scores.
     """
     size = tf.shape(images)[1:3]
     channels_first = tf.transpose(feature_maps, (3, 0, 1, 2))  # (K, N, h, w)
