@@ -72,7 +72,7 @@ def pixel_ranks(maps) -> np.ndarray:
 def _baseline_images(baseline, batch) -> np.ndarray:
     """The image each pixel goes to (deletion) or comes from (insertion): (N, H, W, C)."""
     if isinstance(baseline, str):
-        if baseline == "blur":  # RISE blurs with sigma 5 at 224 px: scale it to the image
+        if baseline == "blur":  # camlab's blur: a Gaussian, sigma 5 at 224 px scaled to the image
             sigma = 5.0 * batch.shape[1] / 224.0
             return ndimage.gaussian_filter(batch, sigma=(0, sigma, sigma, 0), mode="nearest")
         if baseline == "mean":
@@ -147,8 +147,15 @@ def deletion(model, images, maps, class_index=None, steps=50, baseline=0.0,
     image's size. Step i (0 .. ``steps``) replaces the round(i * P / steps)
     pixels of highest map value (P = H * W; ties in pixel order, all channels
     of a pixel) by ``baseline``: a number, an array that broadcasts to the
-    images ((H, W, C) or (N, H, W, C)), "blur" (a Gaussian blur of the image,
-    sigma 5 * H / 224, RISE's 5 at 224 px) or "mean" (the image's mean colour).
+    images ((H, W, C) or (N, H, W, C)), "blur" (camlab's own: a Gaussian blur
+    of the image, sigma 5 * H / 224, edges padded with the nearest pixel) or
+    "mean" (the image's mean colour). RISE's code blurs differently (an 11x11
+    kernel of sigma 5, zero padding: nearly a box filter), so insertion AUCs
+    with "blur" are not RISE's numbers. Pixels of equal map value are taken in
+    pixel order (a stable sort; RISE's reversed quicksort takes them in
+    another order, which changes a curve wherever a map has ties). ``steps``
+    splits the pixels into that many equal parts; RISE's code moves a fixed
+    number of pixels a step (224 in its examples).
     The curve is the probability of ``class_index`` (None: the class predicted
     for the whole image) after each step; ``batch_size`` caps the images in one
     forward pass (all steps of several images go through it together).
@@ -163,7 +170,8 @@ def insertion(model, images, maps, class_index=None, steps=50, baseline=0.0,
 
     The reverse of ``deletion``, with the same arguments: step i shows the
     round(i * P / steps) pixels of highest map value of the image over the
-    ``baseline`` image (RISE starts from a blurred image: ``baseline="blur"``),
+    ``baseline`` image (RISE starts from a blurred image; ``baseline="blur"``
+    is camlab's blur, see ``deletion``),
     so step 0 is the baseline and the last step the whole image.
     Returns ``Curves``: curves (N, steps + 1), auc (N,).
     """
