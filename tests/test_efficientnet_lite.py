@@ -253,3 +253,13 @@ def test_imagenet_classifier_without_weights_says_what_to_do():
         camlab.imagenet_classifier("resnet50", offline=True)
     with pytest.raises(camlab.ModelError, match="Unknown backbone"):
         camlab.imagenet_classifier(["resnet50"])
+
+
+def test_weights_of_another_kind_are_refused_and_a_saved_file_loads(tmp_path):
+    with pytest.raises(camlab.ModelError, match="weights must be 'imagenet', None"):
+        efficientnet_lite.efficientnet_lite0(weights=3)
+    saved = tmp_path / "lite0.weights.h5"
+    classifier().save_weights(saved)
+    again = efficientnet_lite.efficientnet_lite0(weights=saved)
+    for mine, theirs in zip(again.get_weights(), classifier().get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
