@@ -79,6 +79,7 @@ student: setup
 # The version matrix, run before each release (not in CI: about 20 minutes): the unit tests and
 # every notebook in fast mode, camlab installed as a wheel (not editable) in three fresh
 # environments. The browser test is left out: it drives JupyterLab, which Colab does not use.
+# CAMLAB_ALL_APPLICATIONS=1: tests/test_recipe.py tries 12 keras.applications classifiers, not 2.
 #   oldest-check  the oldest versions pyproject.toml claims: Python 3.10 and the floor of every
 #                 runtime dependency (keras, numpy, tensorflow-cpu, ...), with uv's lowest-direct
 #   colab-check   Colab's published versions (colab-constraints.txt) with Python 3.13
@@ -96,7 +97,7 @@ define matrix_leg
 	$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(1)/bin/uv pip install --quiet --compile-bytecode --python $(1)/bin/python $(3) ".[tf,offline,test]"
 	@echo "== $(1): $$($(1)/bin/python --version)" $$($(1)/bin/uv pip freeze --python $(1)/bin/python | grep -iE "$(MATRIX_VERSIONS)")
-	CAMLAB_FAST=1 $(1)/bin/pytest -p no:cacheprovider $(PARALLEL) tests notebooks --ignore=tests/test_browser.py
+	CAMLAB_FAST=1 CAMLAB_ALL_APPLICATIONS=1 $(1)/bin/pytest -p no:cacheprovider $(PARALLEL) tests notebooks --ignore=tests/test_browser.py
 endef
 
 matrix: oldest-check colab-check newest-check
