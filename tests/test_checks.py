@@ -77,15 +77,20 @@ def test_activations_are_recognised_by_what_they_compute(fn, kind):
     assert anatomy.activation_kind(fn) == kind
 
 
-def test_guided_backprop_sees_tf_nn_relu():
-    with_tf = small_gap_model(conv_activation=tf.nn.relu, seed=1)
-    with_name = small_gap_model(conv_activation="relu", seed=1)
+def assert_modifiers_see_the_same_relus(model, twin):
+    """The guided and rectified maps of ``model`` equal ``twin``'s (its ReLUs written the known
+    way), and differ from the unmodified ones: the modifier found every ReLU of ``model``."""
     for modifier in ("guided", "relu"):
-        np.testing.assert_allclose(camlab.guided_backprop(with_tf, X16, modifier=modifier),
-                                   camlab.guided_backprop(with_name, X16, modifier=modifier),
+        np.testing.assert_allclose(camlab.guided_backprop(model, X16, modifier=modifier),
+                                   camlab.guided_backprop(twin, X16, modifier=modifier),
                                    atol=UNIT)
-    plain = camlab.guided_backprop(with_tf, X16, modifier=None)
-    assert np.abs(camlab.guided_backprop(with_tf, X16, modifier="guided") - plain).max() > 1e-6
+    plain = camlab.guided_backprop(model, X16, modifier=None)
+    assert np.abs(camlab.guided_backprop(model, X16, modifier="guided") - plain).max() > 1e-6
+
+
+def test_guided_backprop_sees_tf_nn_relu():
+    assert_modifiers_see_the_same_relus(small_gap_model(conv_activation=tf.nn.relu, seed=1),
+                                        small_gap_model(conv_activation="relu", seed=1))
 
 
 def segmentation_model():
@@ -656,9 +661,4 @@ def test_guided_backprop_sees_keras_ops_relu_in_a_graph():
     with_ops = build(keras.ops.relu)
     with_layers = build(lambda t: keras.layers.Activation("relu")(t))
     with_layers.set_weights(with_ops.get_weights())
-    for modifier in ("guided", "relu"):
-        np.testing.assert_allclose(camlab.guided_backprop(with_ops, X16, modifier=modifier),
-                                   camlab.guided_backprop(with_layers, X16, modifier=modifier),
-                                   atol=UNIT)
-    plain = camlab.guided_backprop(with_ops, X16, modifier=None)
-    assert np.abs(camlab.guided_backprop(with_ops, X16, modifier="guided") - plain).max() > 1e-6
+    assert_modifiers_see_the_same_relus(with_ops, with_layers)
