@@ -241,6 +241,12 @@ def read_layout(root: Path, counts=None) -> tuple:
     return files, labels
 
 
+def _pet_label(path) -> int:
+    """0 (cat) or 1 (dog): a capitalised breed name is a cat, a lower-case one a dog (the
+    Oxford-IIIT Pet Dataset's convention); scikit-image's chelsea is a cat."""
+    return 0 if path.name[0].isupper() or path.name == "chelsea.png" else 1
+
+
 def pets_offline(seed=0, held_out=0.3) -> tuple:
     """The offline photos: files and labels by split, and a description.
 
@@ -259,8 +265,7 @@ def pets_offline(seed=0, held_out=0.3) -> tuple:
             paths.append(chelsea)
     except ImportError:
         pass
-    labels = np.array([0 if p.name[0].isupper() or p.name == "chelsea.png" else 1 for p in paths],
-                      dtype="int64")
+    labels = np.array([_pet_label(p) for p in paths], dtype="int64")
     train, validation = stratified_split(labels, held_out, seed)
     files = {"train": tuple(paths[i] for i in train),
              "validation": tuple(paths[i] for i in validation)}
@@ -291,16 +296,16 @@ def oxford_pets(image_size=IMAGE_SIZE, off_centre=False) -> tuple:
         raise InputError(f"image_size must be between 32 and {MAX_IMAGE_SIZE} pixels; got {image_size}.")
     folder = asset_path("oxford_pets", "README.md").parent
     images, labels, masks = [], [], []
+    size = (image_size, image_size)
     for photo in _photos_in(folder):
         mask_file = asset_path("oxford_pets", "masks", photo.with_suffix(".png").name)
         image = np.asarray(Image.open(photo).convert("RGB"))
         pet = np.asarray(Image.open(mask_file)) > 0  # 1 cat, 2 dog, 255 its outline
         box = _off_centre_crop(pet) if off_centre else (0, 0, pet.shape[1], pet.shape[0])
-        size = (int(image_size), int(image_size))
         images.append(np.asarray(Image.fromarray(image).crop(box).resize(size, Image.BILINEAR),
                                  dtype="float32"))
         masks.append(np.asarray(Image.fromarray(pet).crop(box).resize(size, Image.NEAREST)))
-        labels.append(0 if photo.name[0].isupper() else 1)
+        labels.append(_pet_label(photo))
     return np.stack(images), np.asarray(labels, dtype="int64"), np.stack(masks).astype(bool)
 
 
