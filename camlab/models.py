@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 
 import keras
+import numpy as np
 
 from camlab.course import notice, offline_mode
 from camlab.download import asset_path
 from camlab.efficientnet_lite import INSTALL, efficientnet_lite0
-from camlab.errors import DataUnavailableError, ModelError
+from camlab.errors import DataUnavailableError, InputError, ModelError
 
 
 def gap_cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64, 128),
@@ -98,6 +99,15 @@ def _build(backbone, include_top, weights, input_shape, offline):
     return BACKBONES[backbone](include_top=include_top, weights=weights, input_shape=input_shape)
 
 
+def _offline(offline) -> bool:
+    """None: ``camlab.offline_mode()``; else True or False."""
+    if offline is None:
+        return offline_mode()
+    if not isinstance(offline, (bool, np.bool_)):
+        raise InputError(f"offline must be True, False or None (camlab.offline_mode()); got {offline!r}.")
+    return bool(offline)
+
+
 def _check_backbone(backbone, input_shape):
     if not isinstance(backbone, str) or backbone not in BACKBONES:
         raise ModelError(f"Unknown backbone {backbone!r}; camlab has {sorted(BACKBONES)}.")
@@ -144,7 +154,7 @@ def pretrained_gap_model(backbone="resnet50", num_classes=2, input_shape=(224, 2
     input_shape = _check_backbone(backbone, input_shape)
     if fallback is not None:
         _check_backbone(fallback, input_shape)
-    offline = offline_mode() if offline is None else bool(offline)
+    offline = _offline(offline)
     in_use = "random" if weights is None else ("imagenet" if weights == "imagenet" else str(weights))
     try:
         base = _build(backbone, False, weights, input_shape, offline)
@@ -207,7 +217,7 @@ def imagenet_classifier(backbone="efficientnet_lite0", input_shape=(224, 224, 3)
     would name nothing).
     """
     input_shape = _check_backbone(backbone, input_shape)
-    offline = offline_mode() if offline is None else bool(offline)
+    offline = _offline(offline)
     try:
         model = _build(backbone, True, "imagenet", input_shape, offline)
     except Exception as error:

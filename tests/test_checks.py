@@ -495,6 +495,9 @@ PUBLIC_CALLS = {
     "pretrained_gap_model backbone": lambda v: camlab.pretrained_gap_model(v, weights=None),
     "pretrained_gap_model fallback": lambda v: camlab.pretrained_gap_model(input_shape=(32, 32, 3),
                                                                           weights=None, fallback=v),
+    "pretrained_gap_model offline": lambda v: camlab.pretrained_gap_model(input_shape=(32, 32, 3),
+                                                                         weights=None, offline=v),
+    "imagenet_classifier offline": lambda v: camlab.imagenet_classifier(offline=v),  # Lite0: no download
     "gradient_image": lambda v: camlab.gradient_image(v),
     "show_explanation heatmap": lambda v: camlab.show_explanation(np.ones((4, 4)), v),
     "show_boxes images": lambda v: camlab.show_boxes(v, np.ones((1, 4, 4))),
