@@ -23,8 +23,9 @@ The public calls, by the notebook that introduces them:
   ``check_box_iou``, ``check_curve_auc``; baselines and the similarity measures
   live in ``camlab.metrics``; ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
 
-Exercises (every notebook): ``progress`` (which of the notebook's exercises pass),
-``passed_or_reference`` (the learner's function once it passes, camlab's until then).
+Exercises (every notebook): ``progress`` (which of the notebook's exercises pass and
+which questions are answered right), ``passed_or_reference`` (the learner's function once it
+passes, camlab's until then), ``check_question`` (the questions at each notebook's end).
 
 Every method is registered in ``METHODS`` (``camlab.methods``): each one is
 ``camlab.<name>(model, images, ...)``, a name in ``__all__``, a method of
@@ -73,6 +74,7 @@ from camlab.exercises import (  # noqa: E402
     check_gradcam_weights,
     check_least_sure,
     check_pointing_game,
+    check_question,
     check_upsampled_cam,
     passed_or_reference,
     progress,
@@ -129,7 +131,7 @@ _PUBLIC_NAMES = (
     "insertion", "average_drop", "increase_in_confidence", "model_randomization",
     "check_pointing_game", "check_box_iou", "check_curve_auc",
     # exercises, every notebook
-    "passed_or_reference", "progress",
+    "passed_or_reference", "progress", "check_question",
 )
 
 # The methods registered when camlab loads, as plain attributes (camlab.cam, camlab.gradcam, ...).

@@ -31,6 +31,7 @@ SOURCE = ROOT / "notebooks"
 STUDENT = ROOT / "student"
 NAMES = sorted(p.name for p in SOURCE.glob("*.ipynb"))
 COURSE = NAMES  # every notebook: at least two checked exercises and a progress cell
+EXERCISE_CHECK = r"^camlab\.check_(?!question\()\w+\("  # an exercise's check; questions have their own tests
 
 
 def _load_builder():
@@ -205,7 +206,7 @@ def test_no_solution_line_reaches_the_student_edition(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_exercise_is_marked_and_tested(name):
     cells = code(SOURCE, name)
-    checks = [c for c in cells if re.search(r"^camlab\.check_\w+\(", source(c), re.M)]
+    checks = [c for c in cells if re.search(EXERCISE_CHECK, source(c), re.M)]
     for index, exercise_cell in enumerate(cells):
         if exercise_cell not in checks:
             continue
@@ -227,12 +228,12 @@ def test_every_notebook_has_two_checked_exercises_and_a_progress_cell(name):
     assert len(registered) >= 2
     for folder in (SOURCE, STUDENT):
         text = "\n".join(source(c) for c in code(folder, name))
-        assert set(re.findall(r"^camlab\.(check_\w+)\(", text, re.M)) == registered
+        assert set(re.findall(r"^camlab\.(check_(?!question\()\w+)\(", text, re.M)) == registered
         assert f'camlab.progress("{number}")' in text
 
 
 def exercise_cells(folder, name):
-    return [source(c) for c in code(folder, name) if re.search(r"^camlab\.check_\w+\(", source(c), re.M)]
+    return [source(c) for c in code(folder, name) if re.search(EXERCISE_CHECK, source(c), re.M)]
 
 
 @pytest.mark.parametrize("name", COURSE)
@@ -401,14 +402,22 @@ def test_class_progress_reads_saved_notebooks(tmp_path, registry):
     camlab.check_cam(lambda f, w: f @ w)
     shown = repr(camlab.progress("01"))
     saved = notebook(STUDENT, COURSE[0])
-    for a_cell in saved["cells"]:
-        if source(a_cell).startswith("camlab.progress("):
-            a_cell["outputs"] = [{"output_type": "execute_result", "execution_count": 9,
-                                  "metadata": {}, "data": {"text/plain": shown.splitlines(True)}}]
+    progress_cell = next(c for c in saved["cells"] if source(c).startswith("camlab.progress("))
+
+    def save_progress(shown):
+        progress_cell["outputs"] = [{"output_type": "execute_result", "execution_count": 9,
+                                     "metadata": {}, "data": {"text/plain": shown.splitlines(True)}}]
+        ran.write_text(json.dumps(saved))
+
     ran, never = tmp_path / "ran.ipynb", tmp_path / "never.ipynb"
-    ran.write_text(json.dumps(saved))
+    save_progress(shown)
     never.write_text((STUDENT / COURSE[0]).read_text())
-    assert class_progress.notebook_progress(ran) == "1 of 2 pass   ✅ ⬜"
+    assert class_progress.notebook_progress(ran) == ("1 of 2 pass   ✅ ⬜   questions: 0 of 6 right   "
+                                                     + " ".join(["⬜"] * 6))
+    camlab.check_question("01.1", "b")
+    camlab.check_question("01.2", 7)
+    save_progress(repr(camlab.progress("01")))
+    assert class_progress.notebook_progress(ran).endswith("questions: 1 of 6 right   ✅ ❌ ⬜ ⬜ ⬜ ⬜")
     assert class_progress.notebook_progress(never) == "progress cell not run"
     assert "not a readable notebook" in class_progress.notebook_progress(ROOT / "README.md")
 
@@ -424,3 +433,82 @@ def test_the_guides_parameters_exist_in_each_parameters_cell():
         defined = set(re.findall(r"^([A-Z_]+) = ", source(cell), re.M))
         named = set(re.findall(r"`([A-Z_]+)`", names))
         assert named and named <= defined, (number, named - defined)
+
+
+# ------------------------------------------------------------------ the questions
+
+
+@pytest.mark.parametrize("stub, said", [(None, "no answer yet"),
+                                         ("# YOUR CODE HERE\nraise NotImplementedError()", "raised NotImplementedError")])
+def test_a_cleared_question_says_so_with_either_stub(stub, said, registry):
+    # ours returns None; nbgrader's default raises: either way the cell runs and says why
+    namespace = fresh_namespace()
+    for text in question_cells(SOURCE, COURSE[0]):
+        if stub:
+            text, _ = builder.replace_regions(text, "BEGIN SOLUTION", "END SOLUTION", stub)
+        else:
+            text = source(builder.student_cell({"cell_type": "code", "id": "x", "source": text, "outputs": [],
+                                                "metadata": {"nbgrader": {"solution": True}}}))
+        assert said in run_cell(text, namespace)
+    assert not any(camlab.progress("01").questions.values())
+
+
+def question_cells(folder, name):
+    return [source(c) for c in code(folder, name) if "camlab.check_question(" in source(c)]
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_every_notebook_ends_with_five_to_eight_registered_questions(name):
+    number = name[:2]
+    registered = [key for key, item in exercises.QUESTIONS.items() if item.notebook == number]
+    assert 5 <= len(registered) <= 8
+    for folder in (SOURCE, STUDENT):
+        asked = [re.search(r'^camlab\.check_question\("(\d\d\.\d)", answer_(\d)\)$', text, re.M)
+                 for text in question_cells(folder, name)]
+        assert all(asked) and [m.group(1) for m in asked] == registered
+        assert all(m.group(1).endswith(m.group(2)) for m in asked)  # answer_3 for question 3
+        markdown = "\n".join(source(c) for c in notebook(folder, name)["cells"] if c["cell_type"] == "markdown")
+        for key in registered:  # the question's text is in the notebook, its options too
+            assert f"**Question {int(key[3:])}." in markdown
+    cells = code(SOURCE, name)
+    for cell_ in cells:
+        if "camlab.check_question(" in source(cell_):
+            assert nbgrader(cell_, "solution") and region(source(cell_), "BEGIN SOLUTION", "END SOLUTION")
+    tests = [c for c in cells if f'assert all(camlab.progress("{number}").questions.values())' in source(c)]
+    assert len(tests) == 1 and nbgrader(tests[0], "grade")
+
+
+@pytest.mark.parametrize("name", COURSE)
+def test_instructor_answers_are_right_and_student_cells_say_no_answer_yet(name, registry):
+    number = name[:2]
+    namespace = fresh_namespace()
+    for text in question_cells(SOURCE, name):
+        said = run_cell(text, namespace)
+        assert said.startswith("✅") and "right." in said, said
+    assert camlab.progress(number).questions and all(camlab.progress(number).questions.values())
+    assert camlab.progress(number).answered == len(camlab.progress(number).questions)
+    with exercises.isolated_session():
+        namespace = fresh_namespace()
+        for text in question_cells(STUDENT, name):
+            said = run_cell(text, namespace)
+            assert said.startswith("❌") and "no answer yet" in said, said
+        result = camlab.progress(number)
+        assert all(ok is None for ok in result.questions.values())
+        assert f"Questions: 0 of {len(result.questions)} right" in repr(result)
+        assert "not answered yet" in repr(result) and not result.complete
+
+
+@pytest.mark.parametrize("key", sorted(exercises.QUESTIONS))
+def test_every_wrong_choice_gets_its_own_reason_and_never_the_answer(key, registry, capsys):
+    item = exercises.QUESTIONS[key]
+    assert item.why and item.wrong, "a reason for the right answer, and for the common wrong ones"
+    for wrong, reason in item.wrong.items():
+        assert not camlab.check_question(key, wrong)
+        said = capsys.readouterr().out
+        assert said.startswith("❌") and reason in said
+        if item.choices:  # the feedback on a wrong letter never names the right one
+            assert f'"{item.answer}"' not in said and f"({item.answer})" not in said
+        else:
+            assert f"{float(item.answer):g}" not in said.split(".", 1)[1]
+    assert camlab.check_question(key, item.answer)
+    assert item.why in capsys.readouterr().out

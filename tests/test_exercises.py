@@ -95,7 +95,7 @@ def session():
 
 
 def test_every_check_is_registered_and_exported():
-    checks = {name for name in camlab.__all__ if name.startswith("check_")}
+    checks = {name for name in camlab.__all__ if name.startswith("check_")} - {"check_question"}
     assert checks <= set(exercises.EXERCISES)
     for name, item in exercises.EXERCISES.items():
         assert getattr(camlab, name) is item.check
@@ -129,7 +129,7 @@ def test_an_isolated_session_restores_the_registry_in_place(session, capsys):
 
 
 def test_progress_shows_each_exercise_of_a_notebook(session, capsys):
-    assert repr(camlab.progress("01")).count("⬜") == 2
+    assert repr(camlab.progress("01")).split("Questions:")[0].count("⬜") == 2
     camlab.check_cam(lambda f, w: f @ w)
     camlab.check_cam_image(lambda m, s: None)
     shown = camlab.progress("01")
@@ -210,3 +210,58 @@ def _gradcam_plus_plus_by_mistake(mistake):
 def test_the_grad_cam_plus_plus_checker_names_each_usual_mistake(session, capsys, mistake, named):
     assert camlab.check_gradcam_plus_plus_weights(_gradcam_plus_plus_by_mistake(mistake)) is (mistake is None)
     assert named in capsys.readouterr().out
+
+
+# -- the questions at each notebook's end (camlab.check_question)
+
+
+def test_a_question_names_the_mistake_behind_a_wrong_choice_or_number(session, capsys):
+    assert not camlab.check_question("01.1", "c")
+    said = capsys.readouterr().out
+    assert said.startswith("❌") and "throws the positions away" in said and '"b"' not in said
+    assert not camlab.check_question("01.2", 1290)
+    assert "counts the 10 biases too" in capsys.readouterr().out
+    assert not camlab.check_question("01.2", 1000)  # no known mistake: a general hint
+    assert "step by step" in capsys.readouterr().out
+    assert camlab.check_question("01.1", " B ")  # a letter, whatever its case and spaces
+    assert camlab.check_question("01.1", lambda: "b")  # or a function that returns it (the notebooks')
+    assert camlab.check_question("02.2", 9.33) and camlab.check_question("02.2", np.float32(28 / 3))
+    assert camlab.check_question("05.4", 0.143)  # rounded: within the question's tolerance
+    shown = camlab.progress("01")
+    assert shown.questions["01.1"] and not shown.questions["01.2"] and shown.questions["01.3"] is None
+    assert "Questions: 1 of 6 right" in repr(shown) and not shown.complete
+
+
+@pytest.mark.parametrize("answer, said", [
+    (None, "no answer yet"), ("z", "one of the letters"), (3, "one of the letters"),
+    (["b"], "one of the letters"),
+])
+def test_a_choice_question_explains_an_answer_it_cannot_read(answer, said, session, capsys):
+    assert camlab.check_question("01.1", answer) is False
+    assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, said", [
+    ("1280", "a number (no quotes)"), (True, "a number (no quotes)"), (float("nan"), "finite"),
+    (np.ones(3), "one number"), (object(), "one number"), (float("inf"), "finite"),
+])
+def test_a_number_question_explains_an_answer_it_cannot_read(answer, said, session, capsys):
+    assert camlab.check_question("01.2", answer) is False
+    assert said in capsys.readouterr().out
+
+
+def test_an_unknown_question_is_an_input_error_that_lists_them(session):
+    with pytest.raises(camlab.InputError, match="01.1, 01.2"):
+        camlab.check_question("01.9", "a")
+    with pytest.raises(camlab.InputError):
+        camlab.check_question(1.1, "a")
+
+
+def test_questions_are_registered_in_course_order_each_with_its_key():
+    keys = list(exercises.QUESTIONS)
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    for key, item in exercises.QUESTIONS.items():
+        assert key == f"{item.notebook}.{item.number}"
+        assert item.choices or item.tolerance < 0.05  # a number is checked, not guessed
+        if item.choices:
+            assert item.answer not in item.wrong and all(len(c) == 1 for c in item.wrong)

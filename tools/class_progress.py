@@ -5,7 +5,7 @@ saved notebook keeps what it printed. This reads it back, one line per file:
 
     python tools/class_progress.py submissions/*.ipynb
 
-    alice/02_cam_fashion_mnist.ipynb   1 of 2 pass   ✅ ❌
+    alice/02_cam_fashion_mnist.ipynb   1 of 2 pass   ✅ ❌   questions: 5 of 6 right   ✅ ✅ ✅ ❌ ✅ ✅
     bob/02_cam_fashion_mnist.ipynb     progress cell not run
 
 It runs nothing and needs no camlab: only the saved outputs are read.
@@ -20,6 +20,7 @@ from pathlib import Path
 
 PROGRESS_CALL = re.compile(r'^camlab\.progress\("(\d\d)"\)', re.M)
 SUMMARY = re.compile(r"Exercises of notebook (\d\d): (\d+) of (\d+) pass")
+QUESTIONS = re.compile(r"^Questions: (\d+) of (\d+) right", re.M)
 
 
 def _text(value) -> str:
@@ -40,8 +41,14 @@ def notebook_progress(path) -> str:
         found = SUMMARY.search(shown)
         if not found:
             return "progress cell not run"
-        marks = " ".join(re.findall(r"^\s*(✅|❌|⬜)", shown, re.M))
-        return f"{found.group(2)} of {found.group(3)} pass   {marks}"
+        exercises, _, questions = shown.partition("\nQuestions:")
+        marks = " ".join(re.findall(r"^\s*(✅|❌|⬜)", exercises, re.M))
+        line = f"{found.group(2)} of {found.group(3)} pass   {marks}"
+        answered = QUESTIONS.search(shown)
+        if answered:
+            marks = " ".join(re.findall(r"^\s*(✅|❌|⬜)", questions, re.M))
+            line += f"   questions: {answered.group(1)} of {answered.group(2)} right   {marks}"
+        return line
     return "no progress cell (not a camlab course notebook?)"
 
 

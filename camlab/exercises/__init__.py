@@ -1,5 +1,6 @@
-"""The learners' exercises: the framework (``camlab.exercises.framework``) and
-the checks of each notebook, one module per notebook (``notebook01`` to
+"""The learners' exercises: the framework (``camlab.exercises.framework``),
+the checked questions (``camlab.exercises.questions``), and the checks and
+questions of each notebook, one module per notebook (``notebook01`` to
 ``notebook05``).
 
 Every name is re-exported here. The notebook modules are imported in course
@@ -45,6 +46,7 @@ from camlab.exercises.notebook04 import (
     reference_gradcam_plus_plus_weights,
     reference_gradcam_weights,
 )
+from camlab.exercises.questions import QUESTIONS, Question, check_question, question
 from camlab.exercises.notebook05 import (
     check_box_iou,
     check_curve_auc,
@@ -58,6 +60,8 @@ __all__ = [
     # the framework
     "EXERCISES", "Exercise", "Progress", "Verdict", "compare", "exercise",
     "isolated_session", "passed_or_reference", "progress", "report", "run_check",
+    # the questions at the end of every notebook
+    "QUESTIONS", "Question", "check_question", "question",
     # 01: CAM on MNIST
     "check_cam", "check_cam_image", "reference_cam", "reference_cam_image",
     # 02: CAM on Fashion-MNIST, step by step

@@ -137,6 +137,8 @@ class Exercise:
 
 EXERCISES: dict[str, Exercise] = {}  # check name -> its exercise, in course order
 _LATEST: dict[str, tuple[bool, object]] = {}  # check name -> (passed, the function checked)
+QUESTIONS: dict = {}  # "01.3" -> its Question (camlab.exercises.questions), in course order
+_ANSWERED: dict[str, bool] = {}  # "01.3" -> whether the latest answer was right
 
 
 def exercise(notebook: str, title: str, function_name: str, reference=None):
@@ -179,18 +181,31 @@ def _run(check, function) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """Which exercises of a notebook pass, as last checked in this session.
+    """Which exercises of a notebook pass, and which questions are answered
+    right, as last checked in this session.
 
     ``results``: check name -> True (passes), False (checked, not yet) or
-    None (not run yet). Shown as one line per exercise.
+    None (not run yet). ``questions``: "01.3" -> True (right), False (answered,
+    not right yet) or None (not answered yet). Shown as one line each.
     """
 
     notebook: str
     results: dict
+    questions: dict = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> int:
         return sum(1 for ok in self.results.values() if ok)
+
+    @property
+    def answered(self) -> int:
+        """How many questions are answered right."""
+        return sum(1 for ok in self.questions.values() if ok)
+
+    @property
+    def complete(self) -> bool:
+        """Every exercise passes and every question is answered right."""
+        return all(self.results.values()) and all(self.questions.values())
 
     def __repr__(self) -> str:
         lines = [f"Exercises of notebook {self.notebook}: {self.passed} of "
@@ -201,12 +216,19 @@ class Progress:
             state = {True: "passes", False: "not yet", None: "not run yet"}[ok]
             lines.append(f"  {mark} {item.title} ({item.function_name}, "
                          f"camlab.{name}): {state}")
+        if self.questions:
+            lines.append(f"Questions: {self.answered} of {len(self.questions)} right")
+        for key, ok in self.questions.items():
+            mark = {True: "✅", False: "❌", None: "⬜"}[ok]
+            state = {True: "right", False: "not yet", None: "not answered yet"}[ok]
+            lines.append(f"  {mark} {key} {QUESTIONS[key].title}: {state}")
         return "\n".join(lines)
 
 
 def progress(notebook: str) -> Progress:
-    """The exercises of ``notebook`` ("01") and whether each passes, from the
-    latest run of each check in this Python session (this notebook's kernel).
+    """The exercises of ``notebook`` ("01") and whether each passes, and its
+    questions and whether each is answered right, from the latest run of each
+    check in this Python session (this notebook's kernel).
     ``notebook`` is a notebook's two-digit number as a string; one with no
     exercises is an ``InputError`` that lists those that have some."""
     known = sorted({item.notebook for item in EXERCISES.values()})
@@ -214,7 +236,9 @@ def progress(notebook: str) -> Progress:
         raise InputError(f"progress takes a notebook's number as a string, one of {known}; "
                          f"got {notebook!r}.")
     names = [name for name, item in EXERCISES.items() if item.notebook == notebook]
-    return Progress(notebook, {name: _LATEST.get(name, (None, None))[0] for name in names})
+    keys = [key for key, item in QUESTIONS.items() if item.notebook == notebook]
+    return Progress(notebook, {name: _LATEST.get(name, (None, None))[0] for name in names},
+                    {key: _ANSWERED.get(key) for key in keys})
 
 
 def passed_or_reference(function):
@@ -240,17 +264,17 @@ def passed_or_reference(function):
 def isolated_session():
     """A clean slate for a test (or an instructor trying checks) inside a ``with``.
 
-    Inside, no check has run yet; on leaving, the registered exercises and the
-    latest verdicts are back as they were, and exercises registered inside
-    are gone. ``EXERCISES`` and ``_LATEST`` are changed in place, so every
-    module that imported them sees the same state.
+    Inside, no check has run and no question is answered yet; on leaving, the
+    registered exercises and questions and the latest verdicts are back as
+    they were, and those registered inside are gone. The registries are
+    changed in place, so every module that imported them sees the same state.
     """
-    registered, latest = dict(EXERCISES), dict(_LATEST)
+    saved = [(registry, dict(registry)) for registry in (EXERCISES, _LATEST, QUESTIONS, _ANSWERED)]
     _LATEST.clear()
+    _ANSWERED.clear()
     try:
         yield
     finally:
-        EXERCISES.clear()
-        EXERCISES.update(registered)
-        _LATEST.clear()
-        _LATEST.update(latest)
+        for registry, before in saved:
+            registry.clear()
+            registry.update(before)

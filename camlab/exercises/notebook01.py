@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from camlab.exercises.framework import Verdict, exercise, report, run_check
+from camlab.exercises.questions import question
 from camlab.maps import normalize, upsample
 
 
@@ -113,3 +114,53 @@ def check_cam_image(function) -> bool:
         verdict = Verdict(False, verdict.message + " A flat map (all values equal) has "
                           "max - min = 0: return zeros for it, as camlab.normalize does.")
     return report(verdict)
+
+
+# -- the questions at the end of notebook 01 (their text is in the notebook)
+
+question("01", 1, "why CAM needs a global average pool", "b",
+         "After the GAP each weight w^c_k multiplies one map's average, so it can move inside "
+         "the sum over positions: S_c = (1/Z) sum_xy sum_k w^c_k f_k(x, y) + b_c, and the inner "
+         "sum is the map M_c.",
+         {"a": "The GAP does keep the head small, but that is not what CAM needs: ask what each "
+               "Dense weight multiplies.",
+          "c": "The GAP throws the positions away (it averages over them); CAM takes them from "
+               "the feature maps before the GAP.",
+          "d": "The softmax takes the class scores, whatever layer computed them."})
+
+question("01", 2, "how many weights CAM reads", 1280,
+         "128 feature maps x 10 classes: one weight per map and class, whatever the map's size.",
+         {1290: "That counts the 10 biases too; a map is weighted by the weights only.",
+          128: "That is one class's weights; each of the 10 classes has its own column.",
+          62720: "That is 7 x 7 x 128 x 10, what a Flatten head needs: one weight per position "
+                 "and channel. After a GAP there is one per channel."})
+
+question("01", 3, "the mean of a raw CAM plus the bias", "b",
+         "mean_xy M_c(x, y) + b_c = S_c, the class score that goes into the softmax: the map "
+         "splits the score over the positions.",
+         {"a": "The probability comes after the softmax, which mixes the scores of every class; "
+               "one map and its bias give one class's score.",
+          "c": "With normalize=False the map keeps its raw values; only the scaled picture "
+               "reaches 1.",
+          "d": "That would need a score of zero; look again at the formula of the hand CAM."})
+
+question("01", 4, "what a map's brightest pixel says", "b",
+         "Scaling maps each map's own minimum to 0 and maximum to 1: every map reaches 1, for a "
+         "sure prediction and an unsure one alike.",
+         {"a": "Every scaled map reaches 1, whatever the probability: a map cannot tell you how "
+               "sure the model is.",
+          "c": "A map is not a probability per pixel; the average of the raw map is the class score."})
+
+question("01", 5, "why the tutorial's model is weak", "a",
+         "Two stacked 3x3 convolutions see a 5x5 patch; the GAP then averages what the patches "
+         "found, so the model counts stroke pieces and never sees a digit's shape.",
+         {"b": "gap_cnn's first layer has fewer filters (32) and it works: what differs is how "
+               "far one position of the last layer sees.",
+          "c": "The 46% was measured after the tutorial's 30 epochs; the limit is in the "
+               "architecture: how far can one position of last_conv see?"})
+
+question("01", 6, "what the maps of all classes share", "a",
+         "M_c = sum_k w^c_k f_k: every class mixes the same feature maps, only with its own "
+         "weights, so weak features make alike maps.",
+         {"b": "Each class has its own column of weights w^c_k.",
+          "c": "A bias adds one constant to a class's score and nothing to its map's shape."})

@@ -14,6 +14,7 @@ from scipy import ndimage
 
 from camlab.exercises.framework import exercise, report, run_check
 from camlab.exercises.notebook01 import reference_cam
+from camlab.exercises.questions import question
 from camlab.maps import upsample
 
 
@@ -135,3 +136,50 @@ def check_least_sure(function) -> bool:
         return {"shape:()": "Return an array of image indices, not one number."}
 
     return report(run_check(function, _least_sure_cases(), reference_least_sure, hints, mistakes))
+
+
+# -- the questions at the end of notebook 02 (their text is in the notebook)
+
+question("02", 1, "why weighing and zooming can be swapped", "a",
+         "zoom is linear: zoom(sum_k w_k f_k) = sum_k w_k zoom(f_k). Weighing first upsamples one "
+         "map instead of 128.",
+         {"b": "The lab's zoom is a quadratic spline (order=2), not nearest neighbour; what "
+               "matters is that any spline zoom is linear in its input.",
+          "c": "The cell that compares them finds them equal up to float rounding; ask which "
+               "property of zoom makes that so."})
+
+question("02", 2, "how wide one cell of a 3x3 map is", 28 / 3,
+         "28 pixels over 3 cells: about 9.3 pixels each, so a map this coarse can only say "
+         "which ninth of the image holds the evidence.",
+         {3: "3 is the number of cells along a side; divide the image's width by it.",
+          28 * 3: "Divide the image's width by the number of cells, do not multiply."},
+         tolerance=0.04)  # 9 counts as right: 3.6% off
+
+question("02", 3, "why one batched call is faster than the loop", "a",
+         "The model and the map are computed for a whole batch in one compiled pass; the loop "
+         "pays Python's and TensorFlow's overhead once per image, and upsamples 128 maps each time.",
+         {"b": "The maps are the same size (28x28), and the test above checks they are equal.",
+          "c": "The softmax is cheap, and camlab computes it too: Explanation.probabilities."})
+
+question("02", 4, "why average only the correctly classified images", "a",
+         "When the prediction is right, the map of the predicted class is the map of the class the "
+         "image shows: each average is the evidence for one class.",
+         {"b": "Fewer images would make the averages noisier, not better; what is special about "
+               "the images kept?",
+          "c": "Every image has a map of its predicted class, right or wrong; but whose map "
+               "would a wrong one be?"})
+
+question("02", 5, "the shape of the weights after the GAP", "a",
+         "A Keras Dense kernel is (inputs, outputs): (128, 10), one column of 128 weights per "
+         "class, which is why the lab writes gap_weights[:, class_id].",
+         {"b": "Keras stores a Dense kernel as (inputs, outputs); the lab's gap_weights[:, class_id] "
+               "takes a column.",
+          "c": "(3, 3, 128) is one image's feature maps; the weights do not depend on the position."})
+
+question("02", 6, "evidence beside the garment", "a",
+         "A map marks what tells a class from its neighbours: an empty space where an ankle boot "
+         "would have its shaft is evidence for Sneaker.",
+         {"b": "The model is right on most sneakers; a map can point at an absence and still "
+               "explain a right answer.",
+          "c": "Upsampling only interpolates between the cells' values; the cells above the "
+               "shoe hold that evidence themselves."})

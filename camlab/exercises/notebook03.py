@@ -17,6 +17,7 @@ import numpy as np
 from camlab.boxes import box_from_map
 from camlab.exercises.framework import Verdict, exercise, report, run_check
 from camlab.exercises.notebook01 import reference_cam
+from camlab.exercises.questions import question
 
 
 def reference_class_cam(feature_maps, kernel, class_index):
@@ -162,3 +163,51 @@ def check_box_from_map(function) -> bool:
         return report(Verdict(False, f"Not yet: on {description} (threshold {threshold}) the "
                                      f"box is {expected}; you returned {box}."))
     return report(Verdict(True, "Correct! Your boxes match camlab.box_from_map on every case."))
+
+
+# -- the questions at the end of notebook 03 (their text is in the notebook)
+
+question("03", 1, "the parameters of ResNet50's head", 4098,
+         "2,048 feature maps x 2 classes = 4,096 weights, and 2 biases: all that one epoch "
+         "trains, while ResNet50's 23 million stay frozen.",
+         {4096: "That is the weights; the Dense layer has a bias per class too.",
+          2048: "That is one class's weights; each of the 2 classes has its own.",
+          2050: "2,048 + 2: but every class has its own weight for each feature map."})
+
+question("03", 2, "how wide one cell of a 7x7 map is", 32,
+         "224 / 7 = 32: the map says which of 49 squares of 32x32 pixels holds the evidence, "
+         "and upsampling smooths it, it adds no detail.",
+         {7: "7 is the number of cells along a side; divide the photo's width by it.",
+          1024: "That is a cell's area; the question asks for its width along one side."})
+
+question("03", 3, "why preprocessing must match the backbone", "a",
+         "Features learned on BGR pixels minus the ImageNet mean (ResNet50), or on (x - 127) / 128 "
+         "(Lite0), respond to other inputs in ways nobody trained: the features, the prediction "
+         "and so the map go wrong, often without an error.",
+         {"b": "Resizing happens before, when the photos are loaded; preprocess changes the "
+               "pixels' values and, for ResNet50, the order of the channels.",
+          "c": "Skipping it raises no error and runs as fast; what would the backbone's filters, "
+               "learned on prepared pixels, make of raw ones?"})
+
+question("03", 4, "the pixels a higher threshold keeps", "a",
+         "A pixel kept at 0.8 of the maximum is also above 0.2 of it: the kept pixels shrink "
+         "to the strongest evidence, and the box with them (on the pets, often the head).",
+         {"b": "A higher threshold asks more of a pixel; can a pixel below 0.2 of the maximum "
+               "be above 0.8 of it?",
+          "c": "Only for a map with two values; try the slider in section 6."})
+
+question("03", 5, "what a strong centre guess says", "a",
+         "The pets were photographed in the middle of the frame, so pointing at the middle "
+         "scores well: a map's score means something only next to that baseline, and on crops "
+         "where the two differ.",
+         {"b": "Off centre, the centre guess fails and CAM still finds the pet: the maps work.",
+          "c": "The masks come with the Oxford-IIIT Pet data set, drawn by people around each "
+               "pet; the centre guess scores well on them because of where the pets are."})
+
+question("03", 6, "why CAM cannot explain a Flatten head", "a",
+         "After a Flatten, the Dense layer has a weight for every position and channel: no one "
+         "weight per feature map to weigh it with. Grad-CAM (notebook 04) takes its weights "
+         "from gradients instead.",
+         {"b": "VGG16 is 13 conv layers; CAM's trouble is in what comes after them.",
+          "c": "Size is not the problem: ResNet50 is bigger and CAM works on it, because of its "
+               "head."})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from camlab.exercises.framework import Verdict, exercise, report, run_check
+from camlab.exercises.questions import question
 from camlab.methods import gradcam_plus_plus_weights, gradcam_weights
 
 
@@ -107,3 +108,48 @@ def check_gradcam_plus_plus_weights(function) -> bool:
         verdict = Verdict(False, verdict.message + " Where g = 0 the denominator is 0 too: "
                           "set alpha to 0 there (np.where).")
     return report(verdict)
+
+
+# -- the questions at the end of notebook 04 (their text is in the notebook)
+
+question("04", 1, "Grad-CAM's weights on a GAP + Dense head", "a",
+         "S_c = (1/Z) sum_ij sum_k w^c_k A^k_ij + b_c, so dS_c/dA^k_ij = w^c_k / Z at every "
+         "position, and its mean is w^c_k / Z: Grad-CAM's raw map is CAM's divided by Z, then "
+         "cut at zero. Scaled to [0, 1], the two pictures still differ where CAM is negative.",
+         {"b": "Close: the gradient at each position is w^c_k divided by something. What does "
+               "the GAP divide by?",
+          "c": "Grad-CAM takes the gradient of the score, before the softmax; the probability "
+               "never enters."})
+
+question("04", 2, "why the score and not the probability", "a",
+         "dp_c/dS_c = p_c (1 - p_c): near p_c = 1 the probability stops moving, so its "
+         "gradient, and the map made from it, fades exactly where the model is surest.",
+         {"b": "The softmax is smooth and TensorFlow differentiates it; the trouble is the size "
+               "of its gradient, not its existence.",
+          "c": "Reading the logit costs the same pass; the reason is what the probability's "
+               "gradient does once the model is sure."})
+
+question("04", 3, "Score-CAM's masked passes at `final`", 256,
+         "One masked image per feature map: `final` has 256, so 256 forward passes per image, "
+         "against Grad-CAM's one forward and one backward pass.",
+         {1: "That is Grad-CAM's one backward pass. Score-CAM uses no gradient: it masks the "
+             "image with each feature map in turn.",
+          49: "7 x 7 is the number of positions; Score-CAM makes one masked image per feature "
+              "map, not per position.",
+          7 * 7 * 256: "One pass per map, not per map and position: each map masks the whole image."})
+
+question("04", 4, "what Grad-CAM++ weighs", "a",
+         "Grad-CAM++ still gives each feature map one weight w^c_k, a sum of the positive "
+         "gradients each with its own coefficient; a weight per position is Layer-CAM's idea.",
+         {"b": "That is Layer-CAM (section 7); Grad-CAM++'s formula sums over positions into "
+               "one w^c_k per map.",
+          "c": "Weights per input pixel are what guided backprop computes; Grad-CAM++ weighs "
+               "feature maps."})
+
+question("04", 5, "what Grad-CAM's ReLU removes", "a",
+         "A negative value of sum_k alpha_k A^k is evidence against the class: raising those "
+         "features would lower its score. The ReLU keeps what speaks for the class.",
+         {"b": "The negative part is as systematic as the positive part; it is evidence of the "
+               "other sign.",
+          "c": "The background can hold evidence of either sign (notebook 02's sneakers); the "
+               "sign, not the place, decides."})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from camlab.exercises.framework import exercise, report, run_check
+from camlab.exercises.questions import question
 from camlab.metrics import box_iou, pointing_game
 
 
@@ -108,3 +109,56 @@ def check_curve_auc(function) -> bool:
         "count half.": float(np.mean(curve)),
     }
     return report(run_check(function, cases, reference_curve_auc, mistakes_for=mistakes_for))
+
+
+# -- the questions at the end of notebook 05 (their text is in the notebook)
+
+question("05", 1, "the images a deletion curve costs", 1300,
+         "Each image's curve has STEPS + 1 points (0 to 25 steps), each a forward pass: "
+         "50 x 26 = 1,300 images, per method. That is why the notebook scores the curves on "
+         "fewer images than the rest.",
+         {1250: "That forgets the first point of each curve: the image before anything is "
+                "removed, STEPS + 1 points in all.",
+          26: "That is one image's curve; there are 50 images.",
+          25: "That is one image's steps; each of the 50 images has a curve of STEPS + 1 points."})
+
+question("05", 2, "a faithful map's deletion curve", "a",
+         "Removing first the pixels the model needs most makes its probability fall fastest: "
+         "a low area under the deletion curve (and a high one under insertion).",
+         {"b": "That is what a map of unimportant pixels gives: removing them first leaves the "
+               "probability up for long.",
+          "c": "A random map removes pixels in no useful order; a faithful one should do "
+               "better than that."})
+
+question("05", 3, "why score a random and a centre map", "a",
+         "The digits lie near the middle of many canvases: a map that knows nothing about the "
+         "model can score well. A method's score means what it beats these baselines by.",
+         {"b": "The baselines are not tests of camlab (the unit tests are); they are the "
+               "floor a method must clear.",
+          "c": "They are scored on their own, row by row in the table; nothing is averaged "
+               "with them."})
+
+question("05", 4, "IoU of two boxes", 25 / 175,
+         "Each box is 10 x 10 = 100 pixels (inclusive: x_max - x_min + 1 wide); they share "
+         "5 x 5 = 25, the union is 100 + 100 - 25 = 175, and 25 / 175 = 0.143.",
+         {16 / 146: "You counted a box as x_max - x_min wide: with inclusive pixels it is "
+                    "x_max - x_min + 1.",
+          25 / 100: "That is the shared part over one box: divide by the union of both.",
+          25 / 200: "The union counts the shared pixels once: 100 + 100 - 25."},
+         tolerance=0.01)
+
+question("05", 5, "maps that survive a random model", "a",
+         "If the weights are random and the map barely changes, the map cannot be about what "
+         "the model learned: it shows the image (edges, ink), as guided backprop does.",
+         {"b": "Robust to what? The model it explains was destroyed; a map that does not "
+               "notice is not explaining it.",
+          "c": "The sanity check is a test a method can fail; high rank correlation after "
+               "randomising is the failure."})
+
+question("05", 6, "why choose the threshold on validation images", "a",
+         "A threshold picked for the test images also fits their chance quirks; its test score "
+         "is then optimistic. Choose on validation, report on test.",
+         {"b": "The test canvases have boxes (the IoU needs them); the reason is what picking "
+               "on them would do to the score.",
+          "c": "It is the same computation on either set; the question is which set's score "
+               "you can trust afterwards."})
