@@ -14,7 +14,7 @@ The public calls, by the notebook that introduces them:
   ``show_boxes``, ``box_slider``, ``check_class_cam``, ``check_box_from_map``;
   ``imagenet_classifier``, ``imagenet_class_names``, ``oxford_pets`` (real ImageNet maps,
   checked against the pets' masks).
-- 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``,
+- 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``, ``scorecam_paper``,
   ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
   ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
 - 05 (judging explanations): ``localization_set``, ``pointing_game``, ``box_iou``,

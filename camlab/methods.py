@@ -13,7 +13,10 @@ differs, one short function written like its paper's equation:
 - ``gradcam_plus_plus``: the closed-form alphas of Chattopadhay et al. 2018, eq. 19.
 - ``layercam``: M = ReLU(sum_k ReLU(dS^c/dA^k) * A^k) (Jiang et al. 2021, eqs. 4-5).
 - ``scorecam``: M = ReLU(sum_k softmax_k(S^c(x * H^k)) A^k), H^k the
-  upsampled, normalised A^k (Wang et al. 2020): no gradients, K forward passes.
+  upsampled, normalised A^k: no gradients, K forward passes; the weights as
+  pytorch-grad-cam computes them (the default Score-CAM: see its docstring).
+- ``scorecam_paper``: M = ReLU(sum_k p^c(x * H^k) A^k), the weights of Wang et
+  al. 2020 (eq. 2) and of their code: each masked image's class probability.
 - ``hirescam``: M = ReLU(sum_k dS^c/dA^k * A^k) (Draelos & Carin 2020).
 - ``xgradcam``: alpha_k = sum_ij (A^k_ij / sum_ab A^k_ab) dS^c/dA^k_ij (Fu et al. 2020).
 - ``eigencam``: the first principal component of A (Muhammad & Yeasin 2020), class-agnostic.
@@ -33,6 +36,7 @@ A map function receives tensors of one batch, by keyword, and returns maps (N, h
 - class_weights w^c      (N, K)         (methods registered with gap_head=True)
 - images        x        (N, H, W, C)
 - class_score   a function: images (N, H, W, C) -> S^c (N,), the model run again
+- class_probability  the same, -> p^c (N,): softmax (or sigmoid) of the scores
 - class_score_from_layer  a function: feature maps A' (copies * N, h, w, K),
   copy-major -> S^c (copies * N,) float64, the model run on from the layer only
   (``camlab.graph.walk_from``)
@@ -150,7 +154,8 @@ def layercam_map(feature_maps, gradients, **_):
 
 
 @method("scorecam", "Score-CAM", "Wang et al. 2020, Score-CAM: Score-Weighted Visual "
-        "Explanations for Convolutional Neural Networks, CVPR Workshops")
+        "Explanations for Convolutional Neural Networks, CVPR Workshops; weights as in "
+        "pytorch-grad-cam")
 def scorecam_map(feature_maps, images, class_score, **_):
     """L^c = ReLU(sum_k softmax_k(S^c(x * H^k)) A^k): pytorch-grad-cam's Score-CAM.
 
@@ -159,23 +164,51 @@ def scorecam_map(feature_maps, images, class_score, **_):
     with no gradients. The weights are a softmax *over the K channels* of the
     masked images' class scores S^c (logits), as pytorch-grad-cam computes them;
     subtracting a baseline score (the paper's f(X_b)) would not change that
-    softmax, so it is left out. The paper (Wang et al. 2020, eq. 2 and its
-    code) weighs each map instead by the masked image's class *probability*
-    (a softmax over the classes), one weight per channel, not normalised across
-    channels. The two differ: with hundreds of channels the channel softmax can
-    put nearly all the weight on the few channels with the highest scores.
+    softmax, so it is left out.
+
+    The paper's own weights are ``scorecam_paper``'s: each masked image's class
+    *probability* (a softmax over the classes), one weight per channel, not
+    normalised across channels. The two differ: with hundreds of channels the
+    channel softmax can put nearly all the weight on the few channels with the
+    highest scores. This one is camlab's default Score-CAM because it is what
+    pytorch-grad-cam, the library most readers will compare with, computes, and
+    the course's measurements (notebooks 04 and 05) were made with it.
+    """
+    weights = tf.nn.softmax(tf.transpose(masked_image_scores(feature_maps, images, class_score)), axis=-1)
+    return tf.nn.relu(weighted_sum(feature_maps, weights))
+
+
+@method("scorecam_paper", "Score-CAM (paper)", "Wang et al. 2020, Score-CAM: Score-Weighted "
+        "Visual Explanations for Convolutional Neural Networks, CVPR Workshops, eq. 2")
+def scorecam_paper_map(feature_maps, images, class_probability, **_):
+    """L^c = ReLU(sum_k p^c(x * H^k) A^k): Score-CAM with the paper's weights.
+
+    The weight of map k is the class probability of the image masked by it
+    (H^k: A^k upsampled and scaled to [0, 1]), as eq. 2 of the paper and its
+    authors' code compute it; their baseline f(X_b) is left out, as in that
+    code. Weights lie in [0, 1] and are not normalised across channels: a map
+    whose masked image keeps the class probable counts, however many others
+    do too. K forward passes, no gradients, as ``scorecam``.
+    """
+    weights = tf.transpose(masked_image_scores(feature_maps, images, class_probability))
+    return tf.nn.relu(weighted_sum(feature_maps, weights))
+
+
+def masked_image_scores(feature_maps, images, score):
+    """score(x * H^k) for every channel k: (N, h, w, K), (N, H, W, C) -> (K, N).
+
+    H^k is A^k upsampled to the image size and scaled to [0, 1]; one channel
+    at a time over the whole batch (K forward passes), never all K at once.
     """
     size = tf.shape(images)[1:3]
     channels_first = tf.transpose(feature_maps, (3, 0, 1, 2))  # (K, N, h, w)
 
     def score_of_channel(channel):
         mask = normalize_tensor(upsample_tensor(channel, size))  # (N, H, W)
-        return class_score(images * mask[..., tf.newaxis])
+        return score(images * mask[..., tf.newaxis])
 
-    scores = tf.map_fn(score_of_channel, channels_first,
-                       fn_output_signature=tf.float32, parallel_iterations=1)
-    weights = tf.nn.softmax(tf.transpose(scores), axis=-1)  # (N, K)
-    return tf.nn.relu(weighted_sum(feature_maps, weights))
+    return tf.map_fn(score_of_channel, channels_first,
+                     fn_output_signature=tf.float32, parallel_iterations=1)
 
 
 @method("hirescam", "HiResCAM", "Draelos & Carin 2020, Use HiResCAM instead of Grad-CAM "

@@ -124,6 +124,10 @@ def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
             _, masked_scores, _ = forward(anatomy, masked_images)
             return tf.gather(masked_scores, chosen_class, batch_dims=1)
 
+        def class_probability_of(masked_images):
+            _, masked_scores, _ = forward(anatomy, masked_images)
+            return tf.gather(probabilities(head, masked_scores), chosen_class, batch_dims=1)
+
         def class_score_from_layer(edited):
             copies = tf.shape(edited)[0] // tf.shape(images)[0]
             _, edited_scores, _ = forward(anatomy, images, target.index, earlier=earlier,
@@ -136,6 +140,7 @@ def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
             class_weights=tf.gather(tf.transpose(kernel), chosen_class) if chosen.gap_head else None,
             images=images,
             class_score=class_score_of,
+            class_probability=class_probability_of,
             class_score_from_layer=class_score_from_layer,
         )
         finite = tf.logical_and(all_finite(maps, (1, 2)), all_finite(scores, -1))

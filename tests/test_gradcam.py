@@ -81,20 +81,41 @@ def test_layercam_matches_its_formula_by_hand(gap_models, images):
                                atol=UNIT)
 
 
-def test_scorecam_matches_masked_forward_passes_by_hand(gap_models, images):
-    model = gap_models["functional"]
+def masked_predictions(model, images):
+    """By hand: the feature maps of conv_b, and the model's answer on the image masked by each
+    of them (upsampled, scaled to [0, 1]): logits and probabilities (N, K, classes)."""
     feature_maps = keras.Model(model.inputs[0], model.get_layer("conv_b").output)(images).numpy()
     channels = feature_maps.shape[-1]
     masks = camlab.normalize(camlab.upsample(  # (N, K, H, W): every channel, upsampled, in [0, 1]
         feature_maps.transpose(0, 3, 1, 2).reshape(-1, 8, 8), (8, 8))).reshape(6, channels, 8, 8)
     masked = images[:, None] * masks[..., None]  # (N, K, H, W, C)
-    logits = camlab.explain(model, masked.reshape(-1, 8, 8, 3), "cam").scores.reshape(6, channels, -1)
+    answer = camlab.explain(model, masked.reshape(-1, 8, 8, 3), "cam")
+    probabilities = model.predict(masked.reshape(-1, 8, 8, 3), verbose=0)
+    return (feature_maps, answer.scores.reshape(6, channels, -1),
+            probabilities.reshape(6, channels, -1))
+
+
+def test_scorecam_matches_masked_forward_passes_by_hand(gap_models, images):
+    model = gap_models["functional"]
+    feature_maps, logits, _ = masked_predictions(model, images)
     scores = logits[..., 2]  # class 2, per image and channel
-    weights = np.exp(scores - scores.max(1, keepdims=True))
+    weights = np.exp(scores - scores.max(1, keepdims=True))  # a softmax over the channels
     weights /= weights.sum(1, keepdims=True)
     expected = np.maximum(np.einsum("nhwk,nk->nhw", feature_maps, weights), 0)
     np.testing.assert_allclose(camlab.scorecam(model, images, class_index=2, **RAW), expected,
                                atol=BY_HAND)
+
+
+def test_scorecam_paper_weighs_each_map_by_its_masked_images_probability(gap_models, images):
+    model = gap_models["functional"]
+    feature_maps, _, probabilities = masked_predictions(model, images)
+    weights = probabilities[..., 2]  # model.predict's probability of class 2, not normalised
+    expected = np.maximum(np.einsum("nhwk,nk->nhw", feature_maps, weights), 0)
+    got = camlab.scorecam_paper(model, images, class_index=2, **RAW)
+    assert expected.max() > 0
+    np.testing.assert_allclose(got, expected, atol=BY_HAND)
+    # not the default's weights: a softmax over channels is another map
+    assert np.abs(got - camlab.scorecam(model, images, class_index=2, **RAW)).max() > 10 * BY_HAND
 
 
 @pytest.mark.parametrize("method", sorted(camlab.METHODS))
@@ -110,10 +131,10 @@ def test_logits_shifted_by_300_give_finite_identical_maps(method, images):
     got = camlab.explain(shifted, images, method, class_index=class_index)
     assert np.isfinite(got.maps).all() and got.maps.max() > 0
     # The gradient methods never see the bias: the same float32 arithmetic, up to the
-    # order of sums (1e-6 on maps in [0, 1]). Score-CAM and Ablation-CAM compute with
+    # order of sums (1e-6 on maps in [0, 1]). Score-CAM (both weightings) and Ablation-CAM compute with
     # the logits themselves, which float32 holds near 300 only to within
     # np.spacing(np.float32(300)) = 3.1e-5: a few of those, on maps scaled to [0, 1].
-    shifted_logits_used = method in ("scorecam", "ablationcam")
+    shifted_logits_used = method in ("scorecam", "scorecam_paper", "ablationcam")
     tolerance = 4 * float(np.spacing(np.float32(300))) if shifted_logits_used else UNIT
     np.testing.assert_allclose(got.maps, reference.maps, atol=tolerance)
     assert got.scores.min() > 290 and np.isfinite(got.probabilities).all()
