@@ -40,8 +40,9 @@ def pytest_configure(config):
 # is the longest by far, then the browser test; the later notebooks are the longer ones. The
 # student edition comes after the instructor edition: by then its training runs are saved.
 FIRST = ("full_mode/05", "tests/test_browser.py", "full_mode/04", "full_mode/01", "full_mode/03",
-         "full_mode/02", "notebooks/05", "notebooks/04", "notebooks/03", "notebooks/01",
-         "notebooks/02", "student/05", "student/04", "student/03", "student/01", "student/02")
+         "full_mode/02", "full_mode/06", "notebooks/05", "notebooks/04", "notebooks/03", "notebooks/01",
+         "notebooks/02", "notebooks/06", "student/05", "student/04", "student/03", "student/01",
+         "student/02", "student/06")
 
 
 def pytest_collection_modifyitems(items):

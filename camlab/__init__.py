@@ -8,20 +8,23 @@ The public calls, by the notebook that introduces them:
   ``offline_mode``, ``expect``; ``explore`` (the explorer widget);
   ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask`` (where a map points).
 - 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
-  ``check_upsampled_cam``, ``check_least_sure``.
+  ``check_mass_off_item``, ``check_least_sure``.
 - 03 (CAM on cats vs. dogs, boxes): ``load_cats_vs_dogs``, ``preprocess``,
   ``pretrained_gap_model``, ``box_from_map``, ``boxes_from_maps``, ``draw_box``,
-  ``show_boxes``, ``box_slider``, ``check_class_cam``, ``check_box_from_map``;
+  ``show_boxes``, ``box_slider``, ``check_decision_map``, ``check_box_from_map``;
   ``imagenet_classifier``, ``imagenet_class_names``, ``oxford_pets`` (real ImageNet maps,
   checked against the pets' masks).
 - 04 (Grad-CAM): ``gradcam``, ``gradcam_plus_plus``, ``layercam``, ``scorecam``, ``scorecam_paper``,
   ``guided_backprop``, ``guided_gradcam``, ``gradient_image``, ``show_comparison``,
-  ``flatten_cnn``, ``check_gradcam_weights``, ``check_gradcam_plus_plus_weights``.
+  ``flatten_cnn``, ``check_hirescam``, ``check_gradcam_plus_plus_weights``.
 - 05 (judging explanations): ``localization_set``, ``pointing_game``, ``box_iou``,
   ``box_localization``, ``deletion``, ``insertion``, ``average_drop``,
-  ``increase_in_confidence``, ``model_randomization``, ``check_pointing_game``,
-  ``check_box_iou``, ``check_curve_auc``; baselines and the similarity measures
+  ``increase_in_confidence``, ``model_randomization``, ``check_average_drop``,
+  ``check_box_iou``, ``check_steps_to_half``; baselines and the similarity measures
   live in ``camlab.metrics``; ``hirescam``, ``xgradcam``, ``eigencam``, ``ablationcam``.
+- 06 (when maps lie, a bug zoo): ``check_fixed_gradcam``, ``check_gap_input_layer``,
+  ``check_steady_cam``, ``check_resnet50_inputs``, ``check_signed_scale``,
+  ``check_flatten_contributions``.
 
 Exercises (every notebook): ``progress`` (which of the notebook's exercises pass and
 which questions are answered right), ``passed_or_reference`` (the learner's function once it
@@ -68,14 +71,20 @@ from camlab.exercises import (  # noqa: E402
     check_box_iou,
     check_cam,
     check_cam_image,
-    check_class_cam,
-    check_curve_auc,
+    check_decision_map,
+    check_steps_to_half,
+    check_fixed_gradcam,
+    check_flatten_contributions,
+    check_gap_input_layer,
     check_gradcam_plus_plus_weights,
-    check_gradcam_weights,
+    check_hirescam,
     check_least_sure,
-    check_pointing_game,
+    check_average_drop,
     check_question,
-    check_upsampled_cam,
+    check_resnet50_inputs,
+    check_signed_scale,
+    check_steady_cam,
+    check_mass_off_item,
     passed_or_reference,
     progress,
 )
@@ -118,18 +127,21 @@ _PUBLIC_NAMES = (
     "offline_mode", "expect", "explore", "map_peaks", "mask_boxes", "peak_in_box",
     "peak_on_mask",
     # 02
-    "load_fashion_mnist", "check_upsampled_cam", "check_least_sure",
+    "load_fashion_mnist", "check_mass_off_item", "check_least_sure",
     # 03
     "load_cats_vs_dogs", "preprocess", "pretrained_gap_model", "box_from_map",
-    "boxes_from_maps", "draw_box", "show_boxes", "box_slider", "check_class_cam",
+    "boxes_from_maps", "draw_box", "show_boxes", "box_slider", "check_decision_map",
     "check_box_from_map", "imagenet_classifier", "imagenet_class_names", "oxford_pets",
     # 04
     "guided_backprop", "guided_gradcam", "gradient_image", "show_comparison", "flatten_cnn",
-    "check_gradcam_weights", "check_gradcam_plus_plus_weights",
+    "check_hirescam", "check_gradcam_plus_plus_weights",
     # 05
     "localization_set", "pointing_game", "box_iou", "box_localization", "deletion",
     "insertion", "average_drop", "increase_in_confidence", "model_randomization",
-    "check_pointing_game", "check_box_iou", "check_curve_auc",
+    "check_average_drop", "check_box_iou", "check_steps_to_half",
+    # 06
+    "check_fixed_gradcam", "check_gap_input_layer", "check_steady_cam", "check_resnet50_inputs",
+    "check_signed_scale", "check_flatten_contributions",
     # exercises, every notebook
     "passed_or_reference", "progress", "check_question",
 )

@@ -190,16 +190,35 @@ def test_check_box_from_map_accepts_the_reference_and_names_mistakes(capsys):
         assert words in capsys.readouterr().out
 
 
-def test_check_class_cam(capsys):
-    from camlab.exercises import reference_class_cam
+def test_check_decision_map_names_each_usual_mistake(capsys):
+    from camlab.exercises import reference_decision_map
 
-    assert camlab.check_class_cam(reference_class_cam)
-    assert camlab.check_class_cam(lambda f, k, c: f @ k[:, c])
+    assert camlab.check_decision_map(reference_decision_map)
+    right = lambda f, k, b, a, o: f @ (k[:, a] - k[:, o]) + b[a] - b[o]  # noqa: E731
+    assert camlab.check_decision_map(right)
     capsys.readouterr()
-    assert not camlab.check_class_cam(lambda f, k, c: f @ k[:, 1 - c])
-    assert "map of class" in capsys.readouterr().out
-    assert not camlab.check_class_cam(lambda f, k, c: f @ k)
-    assert "every class" in capsys.readouterr().out
+    for wrong, words in [
+        (lambda f, k, b, a, o: f @ k[:, a], "chosen class's own CAM"),
+        (lambda f, k, b, a, o: f @ (k[:, o] - k[:, a]) + b[o] - b[a], "sign is flipped"),
+        (lambda f, k, b, a, o: f @ (k[:, a] - k[:, o]), "no biases"),
+        (lambda f, k, b, a, o: f @ (k[:, a] - k[:, o]) + (b[a] - b[o]) / f[..., 0].size, "divided the bias"),
+        (lambda f, k, b, a, o: f * (k[:, a] - k[:, o]), "Sum over the channels"),
+        (lambda f, k, b, a, o: (f @ (k[:, a] - k[:, o])).mean() + b[a] - b[o], "score difference itself"),
+    ]:
+        assert not camlab.check_decision_map(wrong)
+        assert words in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("chosen", [0, 1])
+def test_a_decision_maps_mean_is_the_log_odds_of_a_two_class_softmax(chosen):
+    rng = np.random.default_rng(3)
+    feature_maps, kernel, bias = rng.random((7, 7, 5)), rng.normal(size=(5, 2)), rng.normal(size=2)
+    from camlab.exercises import reference_decision_map
+
+    scores = feature_maps.mean(axis=(0, 1)) @ kernel + bias  # the GAP + Dense head
+    probabilities = np.exp(scores) / np.exp(scores).sum()
+    mean = reference_decision_map(feature_maps, kernel, bias, chosen, 1 - chosen).mean()
+    np.testing.assert_allclose(1 / (1 + np.exp(-mean)), probabilities[chosen], rtol=1e-12)
 
 
 # ---------------------------------------------------------------- where maps point

@@ -19,9 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import scipy.ndimage
+import tensorflow as tf
 
 import camlab
 from camlab import exercises
@@ -94,7 +96,7 @@ def run_cell(text, namespace):
 
 
 def fresh_namespace():
-    return {"np": np, "camlab": camlab, "scipy": scipy}
+    return {"np": np, "camlab": camlab, "scipy": scipy, "keras": keras, "tf": tf}
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ def test_every_check_is_registered_and_exported():
     for name, item in exercises.EXERCISES.items():
         assert getattr(camlab, name) is item.check
         assert getattr(exercises, name) is item.check
-        assert item.notebook in {"01", "02", "03", "04", "05"} and item.function_name
+        assert item.notebook in {"01", "02", "03", "04", "05", "06"} and item.function_name
 
 
 def test_exercises_are_listed_in_course_order():
@@ -156,7 +156,7 @@ def test_a_check_never_raises_whatever_the_answer(session, capsys):
             raise RuntimeError("no")
 
     for check in (camlab.check_cam, camlab.check_least_sure, camlab.check_box_from_map,
-                  camlab.check_gradcam_weights):
+                  camlab.check_hirescam, camlab.check_decision_map, camlab.check_signed_scale):
         assert check(lambda *args: Weird()) is False
         assert capsys.readouterr().out.startswith("❌")
 
@@ -164,10 +164,15 @@ def test_a_check_never_raises_whatever_the_answer(session, capsys):
 @pytest.mark.parametrize("check, answer, message", [
     (camlab.check_box_iou, lambda a, b: "1.0", "text"),
     (camlab.check_box_iou, lambda a, b: float("nan"), "NaN"),
-    (camlab.check_pointing_game, lambda heatmap, mask: float("nan"), "NaN"),
-    (camlab.check_pointing_game, lambda heatmap, mask: "yes", "text"),
+    (camlab.check_average_drop, lambda original, masked: float("nan"), "NaN"),
+    (camlab.check_average_drop, lambda original, masked: "12%", "text"),
+    (camlab.check_steps_to_half, lambda curve: "3", "text"),
+    (camlab.check_question, None, None),
 ])
 def test_checks_do_not_pass_text_or_nan_answers(session, capsys, check, answer, message):
+    if check is camlab.check_question:  # a question: text that is not a letter, a NaN number
+        assert check("01.1", "maybe") is False and check("01.2", float("nan")) is False
+        return
     assert check(answer) is False
     assert message in capsys.readouterr().out
 
@@ -178,7 +183,7 @@ def test_checks_say_when_there_is_no_function_or_only_its_result(session, capsys
     assert camlab.check_cam(np.zeros((3, 3))) is False
     out = capsys.readouterr().out
     assert "Pass the function itself" in out and "camlab.check_cam(my_cam)" in out
-    assert camlab.check_pointing_game(lambda heatmap, mask: True) is False  # a real attempt
+    assert camlab.check_average_drop(lambda original, masked: 0.0) is False  # a real attempt
 
 
 def _gradcam_plus_plus_by_mistake(mistake):
@@ -265,3 +270,19 @@ def test_questions_are_registered_in_course_order_each_with_its_key():
         assert item.choices or item.tolerance < 0.05  # a number is checked, not guessed
         if item.choices:
             assert item.answer not in item.wrong and all(len(c) == 1 for c in item.wrong)
+
+
+def test_the_hirescam_checker_names_grad_cam_layer_cam_and_a_missing_relu(session, capsys):
+    from camlab.exercises import reference_hirescam
+
+    assert camlab.check_hirescam(reference_hirescam)
+    assert camlab.check_hirescam(lambda a, g: np.maximum(np.einsum("hwk,hwk->hw", a, g), 0))
+    capsys.readouterr()
+    for wrong, words in [
+        (lambda a, g: np.maximum(a @ g.mean(axis=(0, 1)), 0), "That is Grad-CAM"),
+        (lambda a, g: (np.maximum(g, 0) * a).sum(-1), "That is Layer-CAM"),
+        (lambda a, g: (g * a).sum(-1), "No ReLU"),
+        (lambda a, g: g * a, "Sum the products over the channels"),
+    ]:
+        assert not camlab.check_hirescam(wrong)
+        assert words in capsys.readouterr().out

@@ -1,47 +1,35 @@
 """Notebook 02's exercise checks: right answers pass; each typical mistake gets its hint."""
 
 import numpy as np
-import scipy.ndimage
 
 import camlab
 from camlab import exercises
 
 
-def zoom_factors(cam, size):
-    return size[0] / cam.shape[0], size[1] / cam.shape[1]
+def mass_off_item(maps, images, ink):
+    off = images[..., 0] <= ink
+    total = maps.sum(axis=(1, 2))
+    share = (maps * off).sum(axis=(1, 2)) / np.where(total > 0, total, 1)
+    return np.where(total > 0, share, 0.0)
 
 
-def test_check_upsampled_cam_accepts_both_orders(capsys):
-    def weigh_then_zoom(f, w, size):
-        cam = f @ w
-        return scipy.ndimage.zoom(cam, zoom_factors(cam, size), order=2)
-
-    def zoom_then_weigh(f, w, size):  # the lab's order: the same map, 128 times the work
-        return scipy.ndimage.zoom(f, zoom_factors(f, size) + (1,), order=2) @ w
-
-    assert camlab.check_upsampled_cam(weigh_then_zoom)
-    assert camlab.check_upsampled_cam(zoom_then_weigh)
+def test_check_mass_off_item_accepts_a_right_answer(capsys):
+    assert camlab.check_mass_off_item(mass_off_item)
+    assert camlab.check_mass_off_item(exercises.reference_mass_off_item)
     assert "✅ Correct" in capsys.readouterr().out
 
 
-def test_check_upsampled_cam_explains_typical_mistakes(capsys):
-    def zoom(order):
-        return lambda f, w, size: scipy.ndimage.zoom(f @ w, zoom_factors(f, size), order=order)
-
+def test_check_mass_off_item_explains_typical_mistakes(capsys):
     cases = {
-        "returned None": lambda f, w, size: None,
-        "at feature-map size": lambda f, w, size: f @ w,
-        "did not weight and add them up":
-            lambda f, w, size: scipy.ndimage.zoom(f, zoom_factors(f, size) + (1,), order=2),
-        "linear (order=1)": zoom(1),
-        "cubic (order=3)": zoom(3),
-        "camlab.upsample": lambda f, w, size: camlab.upsample(f @ w, tuple(size)),
-        "sign is flipped": lambda f, w, size: -zoom(2)(f, w, size),
-        "averaged over the channels": lambda f, w, size: zoom(2)(f, w, size) / f.shape[-1],
-        "raised ValueError": lambda f, w, size: f @ w[size[0]:],  # w[28:] is empty
+        "returned None": lambda m, x, ink: None,
+        "share ON the garment": lambda m, x, ink: np.where(m.sum((1, 2)) > 0, 1 - mass_off_item(m, x, ink), 0),
+        "counted pixels, not mass": lambda m, x, ink: (x[..., 0] <= ink).mean(axis=(1, 2)),
+        "not its share": lambda m, x, ink: (m * (x[..., 0] <= ink)).sum(axis=(1, 2)),
+        "One share per map": lambda m, x, ink: (m * (x[..., 0] <= ink)).sum() / m.sum(),
+        "no mass to share": lambda m, x, ink: (m * (x[..., 0] <= ink)).sum(axis=(1, 2)) / m.sum(axis=(1, 2)),
     }
     for expected, answer in cases.items():
-        assert not camlab.check_upsampled_cam(answer)
+        assert not camlab.check_mass_off_item(answer)
         out = capsys.readouterr().out
         assert out.startswith("❌") and expected in out, (expected, out)
 

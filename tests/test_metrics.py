@@ -310,19 +310,18 @@ def test_baseline_maps():
 # -- the exercises' checks ----------------------------------------------------------------
 
 def test_exercise_checks_pass_the_reference_and_name_known_mistakes(capsys):
-    def pointing_hit(heatmap, mask):
-        row, column = np.unravel_index(heatmap.argmax(), heatmap.shape)
-        return heatmap.max() > heatmap.min() and bool(mask[row, column])
+    def my_average_drop(original, masked):
+        return 100 * np.mean(np.maximum(0, original - masked) / original)
 
-    def forgets_flat(heatmap, mask):
-        row, column = np.unravel_index(heatmap.argmax(), heatmap.shape)
-        return bool(mask[row, column])
-
-    assert camlab.check_pointing_game(pointing_hit)
-    assert not camlab.check_pointing_game(forgets_flat)
-    assert "flat map" in capsys.readouterr().out
-    assert not camlab.check_pointing_game(lambda heatmap, mask: None)
+    assert camlab.check_average_drop(my_average_drop)
+    assert not camlab.check_average_drop(lambda original, masked: 100 * np.mean((original - masked) / original))
+    assert "max(0, Y - O)" in capsys.readouterr().out
+    assert not camlab.check_average_drop(lambda original, masked: None)
     assert "None" in capsys.readouterr().out
+    rng = np.random.default_rng(0)  # the reference is camlab.average_drop's arithmetic
+    original, masked = rng.uniform(0.2, 1, 20), rng.uniform(0, 1, 20)
+    from camlab.exercises import reference_average_drop
+    assert reference_average_drop(original, masked) == pytest.approx(my_average_drop(original, masked))
 
     def my_box_iou(a, b):
         wide = max(0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
@@ -340,11 +339,17 @@ def test_exercise_checks_pass_the_reference_and_name_known_mistakes(capsys):
     assert not camlab.check_box_iou(exclusive)
     assert "inclusive" in capsys.readouterr().out
 
-    assert camlab.check_curve_auc(lambda curve: trapezoid(curve, dx=1 / (len(curve) - 1)))
-    assert not camlab.check_curve_auc(trapezoid)
-    assert "dx = 1 / steps" in capsys.readouterr().out
-    assert not camlab.check_curve_auc(np.mean)
-    assert "count half" in capsys.readouterr().out
+    def steps_to_half(curve):
+        below = np.flatnonzero(curve <= curve[0] / 2)
+        return int(below[0]) if len(below) else len(curve)
+
+    assert camlab.check_steps_to_half(steps_to_half)
+    capsys.readouterr()
+    for wrong, words in [(lambda c: int(np.argmax(np.append(c <= 0.5, True))), "compared with 0.5"),
+                         (lambda c: int(np.argmax(np.append(c < c[0] / 2, True))), "Half counts"),
+                         (lambda c: steps_to_half(c) / (len(c) - 1), "a fraction of the steps")]:
+        assert not camlab.check_steps_to_half(wrong)
+        assert words in capsys.readouterr().out
 
 
 def test_models_scored_by_the_metrics_are_freed():

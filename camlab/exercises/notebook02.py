@@ -1,87 +1,75 @@
-"""Notebook 02's exercises (CAM on Fashion-MNIST, step by step): upsample and
-weigh one map, and the images the model is least sure of.
+"""Notebook 02's exercises (CAM on Fashion-MNIST, step by step): the share of a
+map that lies off the garment, and the images the model is least sure of.
 
 Notebook 02 comes from a lab that builds "a simple class activation map
-(CAM) of a model trained on the Fashion MNIST dataset" by hand: it upsamples
-the last conv layer's maps with ``scipy.ndimage.zoom(order=2)`` and weighs
-them with the Dense weights of one class; the first exercise repeats that.
+(CAM) of a model trained on the Fashion MNIST dataset" by hand; its maps
+often sit beside the garment, which the first exercise measures.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from camlab.exercises.framework import exercise, report, run_check
-from camlab.exercises.notebook01 import reference_cam
+from camlab.exercises.framework import Verdict, exercise, report, run_check
 from camlab.exercises.questions import question
-from camlab.maps import upsample
 
 
-def _zoom_cam(feature_maps, class_weights, size, order=2):
-    cam = reference_cam(feature_maps, class_weights)
-    factors = (size[0] / cam.shape[0], size[1] / cam.shape[1])
-    return ndimage.zoom(cam.astype("float64"), factors, order=order)
-
-
-def reference_upsampled_cam(feature_maps, class_weights, size):
-    """The CAM of one class upsampled to ``size`` as the Fashion-MNIST CAM lab
-    notebook 02 comes from does it: (h, w, K), (K,), (H, W) -> (H, W),
-    ``scipy.ndimage.zoom(order=2)``.
-
-    Zooming the features and then weighting them (the lab's order) gives the
-    same map as weighting and then zooming: spline interpolation is linear.
+def reference_mass_off_item(maps, images, ink=0.1):
+    """The share of each map's mass that lies off the item: (N, H, W) >= 0, (N, H, W, 1) in
+    [0, 1], float -> (N,) in [0, 1]. Off the item: pixels whose image value is <= ``ink``.
+    A map with no mass (all zeros) has share 0.
     """
-    return _zoom_cam(feature_maps, class_weights, size, order=2)
+    maps = np.asarray(maps, "float64")
+    off = np.asarray(images)[..., 0] <= ink
+    total = maps.sum(axis=(1, 2))
+    return np.where(total > 0, (maps * off).sum(axis=(1, 2)) / np.where(total > 0, total, 1.0), 0.0)
 
 
-def _upsampled_cam_cases(seed=2):
+def _mass_cases(seed=2):
     rng = np.random.default_rng(seed)
     cases = []
-    for (height, width, channels), size in (((3, 3, 16), (28, 28)), ((7, 7, 8), (28, 28)),
-                                            ((4, 6, 5), (16, 24))):
-        feature_maps = np.maximum(rng.normal(size=(height, width, channels)), 0).astype("float32")
-        class_weights = rng.normal(size=(channels,)).astype("float32")
-        cases.append((feature_maps, class_weights, np.array(size)))
+    for count, height, width in ((3, 8, 8), (2, 5, 7)):
+        images = np.zeros((count, height, width, 1), "float32")
+        images[:, 2:-2, 2:-2] = rng.uniform(0.3, 1.0, size=(count, height - 4, width - 4, 1))
+        maps = rng.random((count, height, width)).astype("float32")
+        maps[0] *= 3.0  # maps are not all scaled alike
+        cases.append((maps, images, np.float64(0.1)))
+    maps, images, ink = cases[0]
+    maps = maps.copy()
+    maps[-1] = 0.0  # a map with no mass
+    cases.append((maps, images, ink))
     return cases
 
 
-@exercise("02", "upsample and weigh one map", "upsampled_cam",
-          reference_upsampled_cam)
-def check_upsampled_cam(function) -> bool:
-    """Notebook 02: ``function(feature_maps, class_weights, size)`` -> the upsampled CAM.
-
-    feature_maps: float32 (h, w, K) of one image; class_weights: (K,), the
-    Dense weights of one class; size: (H, W), the image size. Expected: the
-    weighted sum over channels, upsampled to (H, W) with
-    ``scipy.ndimage.zoom(..., order=2)`` as in the lab notebook 02 comes
-    from; not normalised.
-    """
-    def hints(feature_maps, class_weights, size):
-        height, width, channels = feature_maps.shape
+@exercise("02", "the share of a map off the garment", "mass_off_item", reference_mass_off_item)
+def check_mass_off_item(function) -> bool:
+    """Notebook 02: ``function(maps, images, ink)`` -> (N,), each map's share of its total
+    value on pixels where the image is <= ``ink`` (off the garment); 0 for an empty map."""
+    def mistakes(maps, images, ink):
+        maps64 = maps.astype("float64")
+        off = images[..., 0] <= ink
+        total = np.maximum(maps64.sum(axis=(1, 2)), 1e-300)
         return {
-            f"shape:{(height, width)}": "This is the map at feature-map size: upsample it "
-            "to `size` with scipy.ndimage.zoom.",
-            f"shape:{(int(size[0]), int(size[1]), channels)}": "You upsampled the feature "
-            "maps but did not weight and add them up: take the dot product with the weights.",
-            f"factor:{1 / channels}": "You averaged over the channels: CAM sums them.",
-            "factor:-1.0": "The sign is flipped.",
+            "That is the share ON the garment: take the pixels where the image is <= ink.":
+                np.where(maps64.sum(axis=(1, 2)) > 0, (maps64 * ~off).sum(axis=(1, 2)) / total, 0.0),
+            "You counted pixels, not mass: weigh each pixel by the map's value there.":
+                off.mean(axis=(1, 2)),
+            "That is the map's mass off the garment, not its share: divide by the map's total.":
+                (maps64 * off).sum(axis=(1, 2)),
+            "You divided by the number of pixels off the garment (a mean there): divide by the "
+            "map's total mass instead.": (maps64 * off).sum(axis=(1, 2)) / np.maximum(off.sum(axis=(1, 2)), 1),
         }
 
-    def mistakes(feature_maps, class_weights, size):
-        found = {}
-        for order, name in ((1, "linear (order=1)"), (3, "cubic (order=3)"), (0, "nearest (order=0)")):
-            found[f"Right map, other interpolation: yours matches a {name} zoom. The "
-                  "lesson uses order=2: scipy.ndimage.zoom(cam, factors, order=2)."] = \
-                _zoom_cam(feature_maps, class_weights, size, order)
-        cam = reference_cam(feature_maps, class_weights)
-        found["Right map, other interpolation: yours matches camlab.upsample "
-              "(bilinear). This exercise asks for scipy.ndimage.zoom(..., order=2), "
-              "as the lesson does by hand."] = upsample(cam, tuple(int(s) for s in size))
-        return found
+    def hints(maps, images, ink):
+        return {"shape:()": "One share per map: sum over the pixels of each image (axes 1 and 2), "
+                            "not over the whole batch.",
+                f"shape:{maps.shape}": "Add up each map's pixels: one number per map."}
 
-    return report(run_check(function, _upsampled_cam_cases(), reference_upsampled_cam,
-                            hints, mistakes))
+    verdict = run_check(function, _mass_cases(), reference_mass_off_item, hints, mistakes)
+    if not verdict.ok and "NaN" in verdict.message:
+        verdict = Verdict(False, verdict.message + " An all-zero map has no mass to share: "
+                                                   "return 0 for it.")
+    return report(verdict)
 
 
 def reference_least_sure(probabilities, class_index, count):

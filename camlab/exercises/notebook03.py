@@ -20,50 +20,62 @@ from camlab.exercises.notebook01 import reference_cam
 from camlab.exercises.questions import question
 
 
-def reference_class_cam(feature_maps, kernel, class_index):
-    """The CAM of any class from the whole Dense kernel: (h, w, K), (K, C), c -> (h, w)."""
-    return reference_cam(feature_maps, kernel[:, int(class_index)])
+def reference_decision_map(feature_maps, kernel, bias, chosen, other):
+    """Why class ``chosen`` and not ``other``: D = M_chosen - M_other + (b_chosen - b_other).
+
+    (h, w, K), (K, C), (C,), int, int -> (h, w). Its mean over the positions is the
+    difference of the two class scores, S_chosen - S_other: for two classes, the
+    whole decision (p_chosen = sigmoid of it).
+    """
+    chosen, other = int(chosen), int(other)
+    difference = reference_cam(feature_maps, kernel[:, chosen] - kernel[:, other])
+    return difference + (bias[chosen] - bias[other])
 
 
-def _class_cam_cases(seed=4):
+def _decision_cases(seed=4):
     rng = np.random.default_rng(seed)
     cases = []
-    for height, width, channels, classes, chosen in ((7, 7, 16, 2, 1), (7, 7, 16, 2, 0),
-                                                     (3, 5, 6, 3, 2)):
+    for height, width, channels, classes, chosen, other in ((7, 7, 16, 2, 1, 0), (7, 7, 16, 2, 0, 1),
+                                                            (3, 5, 6, 3, 2, 0)):
         feature_maps = np.maximum(rng.normal(size=(height, width, channels)), 0).astype("float32")
         kernel = rng.normal(size=(channels, classes)).astype("float32")
-        cases.append((feature_maps, kernel, chosen))
+        bias = rng.normal(size=(classes,)).astype("float32")
+        cases.append((feature_maps, kernel, bias, chosen, other))
     return cases
 
 
-@exercise("03", "the map of the other class", "class_cam", reference_class_cam)
-def check_class_cam(function) -> bool:
-    """Notebook 03: ``function(feature_maps, kernel, class_index)`` -> that class's raw CAM.
+@exercise("03", "the map of a decision", "decision_map", reference_decision_map)
+def check_decision_map(function) -> bool:
+    """Notebook 03: ``function(feature_maps, kernel, bias, chosen, other)`` -> (h, w),
+    a map whose mean over the positions is S_chosen - S_other, built from the two
+    classes' CAMs.
 
-    feature_maps: float32 (h, w, K), the backbone's output for one photo;
-    kernel: (K, C), the whole Dense kernel (one column per class);
-    class_index: an int. Expected: sum_k kernel[k, class_index] * f_k, (h, w).
+    feature_maps: float32 (h, w, K), the backbone's output for one photo; kernel: (K, C),
+    the whole Dense kernel; bias: (C,); chosen, other: two class indices.
     """
-    def mistakes(feature_maps, kernel, class_index):
-        others = [c for c in range(kernel.shape[1]) if c != int(class_index)]
+    def mistakes(feature_maps, kernel, bias, chosen, other):
+        first, second = reference_cam(feature_maps, kernel[:, int(chosen)]), \
+            reference_cam(feature_maps, kernel[:, int(other)])
+        shift = bias[int(chosen)] - bias[int(other)]
+        height, width = first.shape
         return {
-            f"That is the map of class {c}: take column class_index of the kernel, "
-            "kernel[:, class_index].": reference_class_cam(feature_maps, kernel, c)
-            for c in others
+            "That is the chosen class's own CAM: it says what speaks for it, not what tells it "
+            "from the other class. Subtract the other class's map.": first,
+            "The sign is flipped: that is why the *other* class would win. Chosen minus other.":
+                second - first - shift,
+            "Right maps, but no biases: the mean of M_chosen - M_other is S_chosen - S_other "
+            "minus (b_chosen - b_other). Add that difference at every position.": first - second,
+            "You divided the bias difference by h * w: every position gets all of it, so that "
+            "the mean gains exactly b_chosen - b_other.":
+                first - second + shift / (height * width),
         }
 
-    def hints(feature_maps, kernel, class_index):
+    def hints(feature_maps, kernel, bias, chosen, other):
         height, width, channels = feature_maps.shape
-        return {
-            f"shape:{(height, width, kernel.shape[1])}": "You computed the maps of every "
-            "class at once: keep only column class_index of the kernel.",
-            f"shape:{(height, width, channels)}": "You weighted the channels but did not "
-            "add them up: sum over the last axis.",
-            f"factor:{1 / (height * width)}": "You divided by h * w: CAM does not average positions.",
-            "factor:-1.0": "The sign is flipped.",
-        }
+        return {f"shape:{(height, width, channels)}": "Sum over the channels: one value per position.",
+                "shape:()": "That is the score difference itself; keep one value per position (h, w)."}
 
-    return report(run_check(function, _class_cam_cases(), reference_class_cam, hints, mistakes))
+    return report(run_check(function, _decision_cases(), reference_decision_map, hints, mistakes))
 
 
 def _box_cases():

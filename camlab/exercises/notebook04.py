@@ -1,10 +1,10 @@
-"""Notebook 04's exercises (Grad-CAM and Grad-CAM++ on Fashion-MNIST): the
-weights of Grad-CAM and of Grad-CAM++.
+"""Notebook 04's exercises (Grad-CAM and Grad-CAM++ on Fashion-MNIST): HiResCAM
+from the feature maps and their gradients, and the weights of Grad-CAM++.
 
 Notebook 04 comes from an iThome-style article in Chinese that implements
 Grad-CAM and Grad-CAM++ on a Fashion-MNIST model with tf-keras-vis; here
-the learner computes the channel weights of those two methods from the
-gradients.
+the learner computes HiResCAM (Grad-CAM without its averaging) and
+Grad-CAM++'s channel weights from the gradients.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from camlab.exercises.framework import Verdict, exercise, report, run_check
 from camlab.exercises.questions import question
-from camlab.methods import gradcam_plus_plus_weights, gradcam_weights
+from camlab.methods import gradcam_plus_plus_weights
 
 
 def _gradient_cases(seed=5):
@@ -26,11 +26,6 @@ def _gradient_cases(seed=5):
         gradients[rng.random(gradients.shape) < 0.2] = 0.0
         cases.append((feature_maps, gradients))
     return cases
-
-
-def reference_gradcam_weights(gradients):
-    """alpha_k = mean over positions of dS/dA^k: (h, w, K) -> (K,)."""
-    return gradcam_weights(gradients[np.newaxis]).numpy()[0]
 
 
 def reference_gradcam_plus_plus_weights(feature_maps, gradients):
@@ -63,26 +58,44 @@ def _gradcam_plus_plus_mistakes(feature_maps, gradients):
     }
 
 
-@exercise("04", "Grad-CAM's weights", "my_gradcam_weights",
-          reference_gradcam_weights)
-def check_gradcam_weights(function) -> bool:
-    """Notebook 04: ``function(gradients)`` -> Grad-CAM's alpha, shape (K,).
+def reference_hirescam(feature_maps, gradients):
+    """HiResCAM's raw map (Draelos & Carin 2020): M = ReLU(sum_k g_k * A_k), element-wise.
 
-    gradients: float32 (h, w, K), dS^c/dA for one image. Expected: the mean
-    over the h * w positions of each channel.
+    (h, w, K), (h, w, K) -> (h, w): every position weighed by its own gradient, where
+    Grad-CAM first averages each gradient map into one number.
     """
-    def hints(gradients):
-        height, width, channels = gradients.shape
+    return np.maximum((gradients * feature_maps).sum(axis=-1), 0)
+
+
+@exercise("04", "HiResCAM from A and its gradients", "my_hirescam", reference_hirescam)
+def check_hirescam(function) -> bool:
+    """Notebook 04: ``function(feature_maps, gradients)`` -> HiResCAM's map, (h, w).
+
+    Both (h, w, K), one image. Expected: ReLU of the channel sum of the element-wise
+    product of gradients and feature maps.
+    """
+    def mistakes(feature_maps, gradients):
         return {
-            f"shape:{(height, width)}": "You averaged over the channels; average over the "
-            "positions (axes 0 and 1) to get one weight per channel.",
-            "shape:()": "You averaged everything into one number; keep one weight per channel.",
-            f"factor:{height * width}": "You summed the positions: Grad-CAM averages them "
-            "(divide by h * w).",
+            "That is Grad-CAM: you averaged each gradient map first. HiResCAM keeps each "
+            "position's own gradient: multiply g and A element by element.":
+                np.maximum(feature_maps @ gradients.mean(axis=(0, 1)), 0),
+            "That is Layer-CAM: you cut the negative gradients before multiplying. HiResCAM "
+            "keeps the gradients as they are and applies the ReLU to the sum.":
+                np.maximum(np.maximum(gradients, 0) * feature_maps, 0).sum(axis=-1),
+            "No ReLU: the map keeps the evidence against the class. Cut it at zero, as "
+            "Grad-CAM does.": (gradients * feature_maps).sum(axis=-1),
         }
 
-    cases = [(gradients,) for _, gradients in _gradient_cases()]
-    return report(run_check(function, cases, reference_gradcam_weights, hints))
+    def hints(feature_maps, gradients):
+        height, width, channels = gradients.shape
+        return {
+            f"shape:{(height, width, channels)}": "Sum the products over the channels: one value "
+            "per position.",
+            f"shape:{(channels,)}": "You summed over the positions; sum over the channels.",
+            "shape:()": "You summed everything; keep one value per position (h, w).",
+        }
+
+    return report(run_check(function, _gradient_cases(), reference_hirescam, hints, mistakes))
 
 
 @exercise("04", "Grad-CAM++'s weights", "my_gradcam_plus_plus_weights",

@@ -1,11 +1,10 @@
 """Notebook 05's exercises (judging explanations): the learner's own metrics,
-the pointing game for one map, the IoU of two pixel boxes and the area under
-a deletion or insertion curve.
+Average Drop from the two probabilities, the IoU of two pixel boxes, and how
+many deletion steps halve the model's probability.
 
 Notebook 05 has no source tutorial: its metrics come from the papers, as
-``camlab.metrics`` computes them (``pointing_game``, ``box_iou``, and the
-area under the curves of ``deletion`` and ``insertion``), and each check
-compares the learner's function with them.
+``camlab.metrics`` computes them (``average_drop``, ``box_iou``, ``deletion``),
+and each check compares the learner's function with them.
 """
 
 from __future__ import annotations
@@ -14,53 +13,58 @@ import numpy as np
 
 from camlab.exercises.framework import exercise, report, run_check
 from camlab.exercises.questions import question
-from camlab.metrics import box_iou, pointing_game
+from camlab.metrics import box_iou
 
 
-def reference_pointing_hit(heatmap, mask):
-    """One map (H, W) and one object mask (H, W) -> 1.0 if the maximum is on the mask, else 0.0."""
-    return float(pointing_game(np.asarray(heatmap)[np.newaxis], np.asarray(mask)[np.newaxis])[0])
+def reference_average_drop(original, masked):
+    """Average Drop in % (Chattopadhay et al. 2018, sec. 6.1.1): 100 * mean_i max(0, Y_i - O_i) / Y_i.
+
+    original: (N,) the class probability Y of each whole image, > 0; masked: (N,) the
+    probability O of the same class on the image multiplied by its map. -> a float
+    in [0, 100]: how much of its confidence the model loses, on average, when it sees
+    only what the map shows. A rise (O > Y) counts as no drop.
+    """
+    original, masked = np.asarray(original, "float64"), np.asarray(masked, "float64")
+    return float(100.0 * np.mean(np.maximum(0.0, original - masked) / original))
 
 
-def _pointing_cases(seed=6):
+def _confidence_cases(seed=6):
     rng = np.random.default_rng(seed)
     cases = []
-    for inside in (True, False, True):
-        heatmap = rng.random((9, 11))
-        mask = np.zeros((9, 11), dtype=bool)
-        mask[2:6, 3:8] = True
-        row, column = (3, 5) if inside else (7, 1)
-        heatmap[row, column] = 2.0
-        cases.append((heatmap, mask))
-    tie = np.zeros((9, 11))
-    tie[1, 1] = tie[4, 4] = 1.0  # the first maximum in reading order is off the mask
-    cases.append((tie, cases[0][1]))
-    corner = np.zeros((9, 11), dtype=bool)
-    corner[:3, :3] = True  # argmax of a flat map is pixel (0, 0), on this mask
-    cases.append((np.full((9, 11), 0.3), corner))  # but a flat map points nowhere: a miss
+    for count in (6, 9):
+        original = rng.uniform(0.3, 1.0, count)
+        masked = np.clip(original + rng.normal(scale=0.3, size=count), 0.01, 1.0)  # drops and rises
+        cases.append((original, masked))
     return cases
 
 
-@exercise("05", "the pointing game for one map", "pointing_hit", reference_pointing_hit)
-def check_pointing_game(function) -> bool:
-    """Notebook 05: ``function(heatmap, mask)`` -> True when the map's maximum is on the object.
+@exercise("05", "Average Drop by hand", "my_average_drop", reference_average_drop)
+def check_average_drop(function) -> bool:
+    """Notebook 05: ``function(original, masked)`` -> Average Drop in %, a float.
 
-    heatmap: float (H, W); mask: bool (H, W). Ties go to the first maximum in
-    reading order (``argmax``); a flat map is a miss.
+    original, masked: float (N,), each image's class probability whole and masked by
+    its map. Expected: 100 * mean of max(0, original - masked) / original.
     """
-    def answer_as_float(*case):  # True/False (or 1/0) as 1.0/0.0; anything else as it is
-        answer = function(*case)
-        if isinstance(answer, (bool, np.bool_)) or (
-                isinstance(answer, (int, np.integer)) and answer in (0, 1)):
-            return float(answer)
-        return answer
+    def mistakes(original, masked):
+        drop = original - masked
+        return {
+            "You let rises count: where the masked image is more probable (O > Y), the drop is "
+            "negative, and Average Drop counts it as 0: max(0, Y - O).": 100 * np.mean(drop / original),
+            "Right, but as a fraction: Average Drop is in percent (times 100).":
+                np.mean(np.maximum(0, drop) / original),
+            "You divided by the masked probability O: the drop is relative to the whole "
+            "image's, Y.": 100 * np.mean(np.maximum(0, drop) / masked),
+            "You averaged the drops and the probabilities separately: divide each image's drop "
+            "by its own Y, then average.":
+                100 * np.mean(np.maximum(0, drop)) / np.mean(original),
+            "That is the drop of the mean, not the mean of the drops: max(0, Y - O) / Y per "
+            "image first.": 100 * max(0.0, np.mean(drop)) / np.mean(original),
+        }
 
-    cases = _pointing_cases()
-    mistakes = {"A flat map has no maximum: it points nowhere, so it is a miss. Check "
-                "heatmap.max() > heatmap.min() first.": 1.0}
-    verdict = run_check(answer_as_float, cases, reference_pointing_hit,
-                        mistakes_for=lambda heatmap, mask: mistakes if np.ptp(heatmap) == 0 else {})
-    return report(verdict)
+    def hints(original, masked):
+        return {f"shape:{original.shape}": "One number for the whole set: the mean over the images."}
+
+    return report(run_check(function, _confidence_cases(), reference_average_drop, hints, mistakes))
 
 
 def reference_box_iou(box_a, box_b):
@@ -90,25 +94,52 @@ def check_box_iou(function) -> bool:
     return report(verdict)
 
 
-def reference_curve_auc(curve):
-    """The trapezoid area under one curve (steps + 1,) over x = 0, 1/steps, ..., 1."""
+def reference_steps_to_half(curve):
+    """How many steps a deletion curve takes to lose half its start: the first index i with
+    curve[i] <= curve[0] / 2, or len(curve) when it never does. curve: (steps + 1,)
+    probabilities, curve[0] the whole image's. -> int in [1, len(curve)] (0 only for a
+    curve that starts at 0).
+    """
     curve = np.asarray(curve, dtype="float64")
-    return float((curve.sum() - (curve[0] + curve[-1]) / 2.0) / (len(curve) - 1))
+    below = np.flatnonzero(curve <= curve[0] / 2)
+    return int(below[0]) if len(below) else len(curve)
 
 
-@exercise("05", "the area under a deletion or insertion curve", "curve_auc", reference_curve_auc)
-def check_curve_auc(function) -> bool:
-    """Notebook 05: ``function(curve)`` -> the AUC of one curve (steps + 1,), x from 0 to 1."""
-    rng = np.random.default_rng(7)
-    cases = [(np.linspace(1.0, 0.0, 11),), (np.sort(rng.random(51))[::-1],), (rng.random(6),)]
-    mistakes_for = lambda curve: {  # noqa: E731
-        "Right shape of the idea, wrong x axis: x runs from 0 to 1, so the step is "
-        "dx = 1 / steps, that is 1 / (len(curve) - 1).":
-            reference_curve_auc(curve) * (len(curve) - 1),
-        "The mean of the points is not the trapezoid area: the first and last points "
-        "count half.": float(np.mean(curve)),
-    }
-    return report(run_check(function, cases, reference_curve_auc, mistakes_for=mistakes_for))
+def _half_cases():
+    return [(np.array([0.9, 0.8, 0.6, 0.45, 0.2, 0.1]),),  # exactly half at step 3
+            (np.array([0.6, 0.55, 0.5, 0.35, 0.28, 0.1]),),  # below 0.5 early, half (0.3) later
+            (np.array([0.99, 0.9, 0.8, 0.7]),),  # never: len(curve)
+            (np.array([0.4, 0.3, 0.25, 0.19, 0.1]),),  # starts below 0.5
+            (np.array([0.8, 0.3, 0.6, 0.2]),)]  # falls, rises, falls: the first time counts
+
+
+@exercise("05", "steps to half the probability", "steps_to_half", reference_steps_to_half)
+def check_steps_to_half(function) -> bool:
+    """Notebook 05: ``function(curve)`` -> the first step at which a deletion curve is at
+    most half its start (curve[0] / 2), or len(curve) if it never is."""
+    def mistakes(curve):
+        def first(condition, otherwise=len(curve)):
+            hits = np.flatnonzero(condition)
+            return float(hits[0]) if len(hits) else float(otherwise)
+        return {
+            "You compared with 0.5, not with half of where the curve starts: a model that "
+            "starts at p = 0.6 has lost half at 0.3.": first(curve <= 0.5),
+            "Half counts: the step where the curve is exactly curve[0] / 2 is the answer (<=, "
+            "not <).": first(curve < curve[0] / 2),
+            "When the curve never halves, return len(curve) (more steps than it has), not "
+            "the last index.": first(curve <= curve[0] / 2, len(curve) - 1),
+            "That is the last step above half, one too early: the first step at or below half.":
+                first(curve <= curve[0] / 2) - 1,
+            "You returned a fraction of the steps: return the step's index.":
+                first(curve <= curve[0] / 2) / (len(curve) - 1),
+        }
+
+    def as_number(curve):
+        answer = function(curve)
+        return float(answer) if isinstance(answer, (int, np.integer, float, np.floating)) else answer
+
+    return report(run_check(as_number, _half_cases(), lambda c: float(reference_steps_to_half(c)),
+                            mistakes_for=mistakes))
 
 
 # -- the questions at the end of notebook 05 (their text is in the notebook)
