@@ -25,6 +25,9 @@ The public calls, by the notebook that introduces them:
 - 06 (when maps lie, a bug zoo): ``check_fixed_gradcam``, ``check_gap_input_layer``,
   ``check_steady_cam``, ``check_resnet50_inputs``, ``check_signed_scale``,
   ``check_flatten_contributions``.
+- A whole data set (docs/api.md, "Explaining a whole data set"): every method and metric
+  also takes a ``tf.data.Dataset`` (``count=``, ``strategy=``); ``explain_stream`` yields
+  one ``Explanation`` per batch (``camlab.stream``, ``camlab.replicas``).
 
 Exercises (every notebook): ``progress`` (which of the notebook's exercises pass and
 which questions are answered right), ``passed_or_reference`` (the learner's function once it
@@ -103,7 +106,14 @@ from camlab.metrics import (  # noqa: E402
 )
 from camlab.models import flatten_cnn, gap_cnn, imagenet_class_names, imagenet_classifier, pretrained_gap_model  # noqa: E402
 from camlab.photos import Photos, load_cats_vs_dogs, oxford_pets, preprocess  # noqa: E402
-from camlab.pipeline import Explanation, explain, guided_backprop, guided_gradcam, method_function  # noqa: E402
+from camlab.pipeline import (  # noqa: E402
+    Explanation,
+    explain,
+    explain_stream,
+    guided_backprop,
+    guided_gradcam,
+    method_function,
+)
 from camlab.viz import (  # noqa: E402
     colorize,
     gradient_image,
@@ -122,7 +132,7 @@ _PUBLIC_NAMES = (
     "DownloadError", "ExpectationMissed", "Explanation", "InputError", "KerasVersionError",
     "LocalizationSet", "ModelError", "Photos", "TensorFlowMissingError",
     # 01
-    "load_mnist", "gap_cnn", "explain", "upsample", "normalize", "colorize", "overlay",
+    "load_mnist", "gap_cnn", "explain", "explain_stream", "upsample", "normalize", "colorize", "overlay",
     "show_maps", "show_explanation", "check_cam", "check_cam_image", "fast_mode",
     "offline_mode", "expect", "explore", "map_peaks", "mask_boxes", "peak_in_box",
     "peak_on_mask",

@@ -2,7 +2,8 @@
 
 ``explain`` does everything that is the same for all methods of ``camlab.METHODS``:
 
-1. check the images and the class indices (``camlab.checks``);
+1. check the images and the class indices (``camlab.checks``), and read them
+   batch by batch: an array, or a ``tf.data.Dataset`` (``camlab.stream``);
 2. read the model (``camlab.anatomy``) and run the batch through it once
    (``camlab.graph.walk``), keeping the feature maps A of one layer and the
    class scores S^c (the logits, before softmax or sigmoid);
@@ -10,8 +11,10 @@
 4. call the method's map function (``camlab.methods``), which turns these into maps (N, h, w);
 5. upsample the maps to the image size and normalise each to [0, 1].
 
-Steps 2-5 run as one compiled ``tf.function`` per model, layer, method and
-options, on batches of images. Every probability camlab reports, the metrics'
+Steps 2-5 (``camlab.passes``) run as one compiled ``tf.function`` per model,
+layer, method and options, on batches of images: on one device, or split across
+the replicas of a ``tf.distribute`` strategy (``camlab.replicas``). ``explain``
+collects every batch; ``explain_stream`` hands them over one by one. Every probability camlab reports, the metrics'
 included (``class_probabilities``, ``model_probabilities``), comes from the same
 forward pass: the class scores read from the model's head, then softmax or
 sigmoid as the head does (equal to ``model.predict``). ``method_function``
@@ -29,21 +32,14 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from camlab import graph
+from camlab import graph, replicas
 from camlab.anatomy import read_model
 from camlab.backprop import ReluRewriter
-from camlab.checks import (
-    as_image_batch,
-    check_batch_size,
-    check_method,
-    check_modifier,
-    class_indices,
-    upsample_option,
-)
+from camlab.checks import as_image_batch, check_batch_size, check_method, check_modifier, upsample_option
 from camlab.errors import InputError, ModelError
-from camlab.forward import all_finite, forward, model_probabilities, pick, probabilities
-from camlab.maps import normalize_tensor, upsample_tensor
 from camlab.methods import METHODS
+from camlab.passes import input_gradient_pipeline, map_pipeline, probability_pipeline
+from camlab.stream import Classes, image_source
 
 @dataclasses.dataclass(frozen=True)
 class Explanation:
@@ -96,77 +92,10 @@ class _Compiled:
         self.run = tf.function(lambda images, classes: run(images, classes, self.rewriter),
                                input_signature=signature, reduce_retracing=True)
 
-    def __call__(self, images, classes):
+    def __call__(self, images, classes, strategy=None):
+        """NumPy images (B, H, W, C) and classes (B,) -> the five outputs, as NumPy."""
         self.rewriter.sync()
-        return self.run(images, classes)
-
-
-def _map_pipeline(anatomy, target, chosen, interpolation, normalize):
-    """Steps 2-5 of the module docstring for one batch, as one function."""
-    head = anatomy.head
-    height, width = anatomy.input_shape[:2]
-
-    def run(images, classes, rewriter):
-        earlier = {}  # outputs of the calls before the layer, for class_score_from_layer
-        if chosen.gradients:
-            with tf.GradientTape() as tape:
-                feature_maps, scores, kernel = forward(
-                    anatomy, images, target.index, tape, rewriter, earlier)
-                chosen_class, class_score = pick(classes, scores)
-            gradients = tf.cast(tape.gradient(class_score, feature_maps), tf.float32)
-        else:
-            feature_maps, scores, kernel = forward(anatomy, images, target.index, None, rewriter,
-                                                    earlier)
-            chosen_class, class_score = pick(classes, scores)
-            gradients = None
-
-        def class_score_of(masked_images):
-            _, masked_scores, _ = forward(anatomy, masked_images)
-            return tf.gather(masked_scores, chosen_class, batch_dims=1)
-
-        def class_probability_of(masked_images):
-            _, masked_scores, _ = forward(anatomy, masked_images)
-            return tf.gather(probabilities(head, masked_scores), chosen_class, batch_dims=1)
-
-        def class_score_from_layer(edited):
-            copies = tf.shape(edited)[0] // tf.shape(images)[0]
-            _, edited_scores, _ = forward(anatomy, images, target.index, earlier=earlier,
-                                           resume=tf.cast(edited, feature_maps.dtype))
-            return tf.gather(edited_scores, tf.tile(chosen_class, [copies]), batch_dims=1)
-
-        maps = chosen.compute(
-            feature_maps=tf.cast(feature_maps, tf.float32),
-            gradients=gradients,
-            class_weights=tf.gather(tf.transpose(kernel), chosen_class) if chosen.gap_head else None,
-            images=images,
-            class_score=class_score_of,
-            class_probability=class_probability_of,
-            class_score_from_layer=class_score_from_layer,
-        )
-        finite = tf.logical_and(all_finite(maps, (1, 2)), all_finite(scores, -1))
-        if interpolation is not None:
-            maps = upsample_tensor(maps, (height, width), interpolation)
-        if normalize:
-            maps = normalize_tensor(maps)
-        return maps, chosen_class, scores, probabilities(head, scores), finite
-
-    return run
-
-
-def _input_gradient_pipeline(anatomy):
-    """dS^c/dx for one batch: the gradient of the class score at every pixel."""
-    head = anatomy.head
-
-    def run(images, classes, rewriter):
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            _, scores, _ = forward(anatomy, images, None, None, rewriter)
-            chosen_class, class_score = pick(classes, scores)
-        gradients = tf.cast(tape.gradient(class_score, images), tf.float32)
-        finite = tf.logical_and(all_finite(gradients, (1, 2, 3)), all_finite(scores, -1))
-        return gradients, chosen_class, scores, probabilities(head, scores), finite
-
-    return run
+        return replicas.run(self.run, (images, classes), strategy=strategy)
 
 
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -192,23 +121,31 @@ def _quiet_tracing():
         logger.setLevel(level)
 
 
-def _prepare(model, images, class_index):
-    """Checked images (N, H, W, C), the model's anatomy at that size, class indices."""
-    batch, anatomy = read(model, images)
-    return batch, anatomy, class_indices(class_index, len(batch), anatomy.head.num_classes)
+def _prepare(model, images, class_index, count=None):
+    """The images as a checked source (``camlab.stream``), the model's anatomy at
+    their size, and the class of each image (``stream.Classes``)."""
+    source = image_source(model, images, count)
+    anatomy = read_model(model, source.shape)
+    return source, anatomy, Classes(source, class_index, anatomy.head.num_classes, count)
 
 
-def _run_in_batches(pipeline, batch, classes, size, where, model):
-    """Call ``pipeline`` on slices of ``size`` images; concatenate its five outputs."""
-    with _quiet_tracing():
-        parts = [pipeline(tf.constant(batch[start:start + size]),
-                          tf.constant(classes[start:start + size]))
-                 for start in range(0, len(batch), size)]
-    values, chosen_class, scores, probabilities, finite = (
-        np.concatenate([part[i].numpy() for part in parts]) for i in range(5))
-    if not (finite.all() and np.isfinite(values).all()):
-        raise _not_finite_error(model, batch, np.flatnonzero(~finite)[:5].tolist(), where)
-    return values, chosen_class.astype("int64"), scores, probabilities
+def _run_in_batches(pipeline, source, classes, size, where, model, strategy=None):
+    """Per batch of ``source``: call ``pipeline`` on slices of ``size`` images (on the
+    strategy's replicas, if any) and yield (values, classes, scores, probabilities)."""
+    total = 0
+    for offset, batch, labels in source.batches(size):
+        chosen = classes.at(offset, len(batch), labels)
+        with _quiet_tracing():
+            parts = [pipeline(batch[start:start + size], chosen[start:start + size], strategy)
+                     for start in range(0, len(batch), size)]
+        values, chosen_class, scores, probabilities, finite = (
+            np.concatenate([part[i] for part in parts]) for i in range(5))
+        if not (finite.all() and np.isfinite(values).all()):
+            bad = (offset + np.flatnonzero(~finite)[:5]).tolist()
+            raise _not_finite_error(model, batch, bad, where)
+        total = offset + len(batch)
+        yield values, chosen_class.astype("int64"), scores, probabilities
+    classes.finish(total)
 
 
 def _not_finite_error(model, batch, bad, where) -> ModelError:
@@ -229,49 +166,43 @@ def _not_finite_error(model, batch, bad, where) -> ModelError:
     )
 
 
-def _probability_pipeline(anatomy):
-    """Class probabilities for one batch, from the same forward pass as every map."""
-    of_images = model_probabilities(anatomy)
-
-    def run(images, classes, rewriter):
-        values = of_images(images)
-        top = tf.argmax(values, axis=-1, output_type=tf.int32)
-        return values, top, values, values, all_finite(values, -1)
-
-    return run
-
-
 def read(model, images):
     """Checked images float32 (N, H, W, C) and the model's ``Anatomy`` at their size."""
     batch = as_image_batch(images, graph.model_input_shape(model))
     return batch, read_model(model, batch.shape[1:])
 
 
-def class_probabilities(model, images, batch_size=None) -> np.ndarray:
+def class_probabilities(model, images, batch_size=None, *, count=None, strategy=None) -> np.ndarray:
     """float32 (N, classes): the model's class probabilities, equal to ``model.predict``.
 
     From the pipeline's own forward pass (compiled once per model and input
-    size), as every probability camlab reports.
+    size), as every probability camlab reports. ``images``: an array or a
+    ``tf.data.Dataset`` (``camlab.stream``; its labels are ignored), ``count``
+    bounds a dataset; ``strategy`` as in ``explain``.
     """
     check_batch_size(batch_size)
-    batch, anatomy = read(model, images)
-    pipeline = _compiled(anatomy, ("probabilities",), lambda: _probability_pipeline(anatomy), None)
+    strategy = replicas.strategy_for(strategy)
+    source, anatomy, _ = _prepare(model, images, None, count)
+    pipeline = _compiled(anatomy, ("probabilities",), lambda: probability_pipeline(anatomy), None)
     size = batch_size or default_batch_size(anatomy.input_shape, False)
-    classes = np.full(len(batch), -1, dtype="int32")
-    probabilities, *_ = _run_in_batches(pipeline, batch, classes, size, "in the class scores",
-                                        model)
-    return probabilities.astype("float32", copy=False)
+    classes = Classes(source, None, anatomy.head.num_classes, labels=False)
+    parts = _run_in_batches(pipeline, source, classes, size, "in the class scores", model,
+                            strategy)
+    return np.concatenate([part[3] for part in parts]).astype("float32", copy=False)
 
 
-def explain(model, images, method="cam", class_index=None, layer=None,
-            upsample=True, normalize=True, batch_size=None, modifier=None) -> Explanation:
+def explain(model, images, method="cam", class_index=None, layer=None, upsample=True,
+            normalize=True, batch_size=None, modifier=None, *, count=None,
+            strategy=None) -> Explanation:
     """Explain ``images`` with one CAM method, in batches; see the module docstring.
 
     Args:
         model: a Keras 3 classifier (Sequential, functional or nested) whose
             input is (N, H, W, C). It is never modified.
         images: one image (H, W, C) or a batch (N, H, W, C), float, scaled as
-            the model was trained.
+            the model was trained; or a ``tf.data.Dataset`` of such batches
+            (B, H, W, C) or single images, alone or as (images, int labels),
+            the labels choosing the classes (``camlab.stream``; docs/streaming.md).
         method: a name in ``camlab.METHODS`` (``sorted(camlab.METHODS)``).
         class_index: None (each image's predicted class), an int (that class
             for all), or a sequence with one class per image. A method whose
@@ -286,9 +217,30 @@ def explain(model, images, method="cam", class_index=None, layer=None,
         modifier: how gradients pass back through the ReLUs after ``layer``:
             None, "guided" or "relu" (keras-vis's ``backprop_modifier``; see
             ``camlab.backprop``). Methods without gradients refuse one.
+        count: a dataset only: use its first ``count`` images (needed for an
+            endless dataset).
+        strategy: a ``tf.distribute.Strategy`` to split every batch across its
+            replicas (``camlab.replicas``); None: the one whose scope is active, if any.
 
     Returns:
-        ``Explanation`` with maps (N, H, W) and the predictions of the same pass.
+        ``Explanation`` with maps (N, H, W) and the predictions of the same pass,
+        all in memory: for a large dataset see ``explain_stream``.
+    """
+    parts = list(explain_stream(model, images, method, class_index, layer, upsample, normalize,
+                                batch_size, modifier, count=count, strategy=strategy))
+    return Explanation(*(np.concatenate([getattr(p, f) for p in parts])
+                         for f in ("maps", "class_index", "predicted", "probabilities", "scores")),
+                       method=method, layer=parts[0].layer)
+
+
+def explain_stream(model, images, method="cam", class_index=None, layer=None, upsample=True,
+                   normalize=True, batch_size=None, modifier=None, *, count=None, strategy=None):
+    """``explain``, one batch at a time: an iterator of ``Explanation``s, one per batch.
+
+    The arguments are ``explain``'s, checked now, before any image is read. A
+    dataset gives one ``Explanation`` per batch of the dataset (single images:
+    per ``batch_size`` images), an array one per ``batch_size`` images; only
+    that batch's maps are in memory.
     """
     chosen = check_method(method, METHODS)
     check_modifier(modifier)
@@ -305,26 +257,26 @@ def explain(model, images, method="cam", class_index=None, layer=None,
             "ignored; leave class_index=None (the Explanation then reports each image's "
             "predicted class)."
         )
-    batch, anatomy, classes = _prepare(model, images, class_index)
+    strategy = replicas.strategy_for(strategy)
+    source, anatomy, classes = _prepare(model, images, class_index, count)
+    if source.labelled and not chosen.class_specific:
+        raise InputError(f"{chosen.title}'s map does not depend on the class, so the dataset's "
+                         "labels would be ignored; drop them: dataset.map(lambda x, y: x).")
     target = anatomy.feature_layer(layer, for_cam=chosen.gap_head)  # CAM: GAP + Dense or an error
     interpolation = upsample_option(upsample)
     pipeline = _compiled(
         anatomy, (target.index, method, interpolation, bool(normalize)),
-        lambda: _map_pipeline(anatomy, target, chosen, interpolation, bool(normalize)),
+        lambda: map_pipeline(anatomy, target, chosen, interpolation, bool(normalize)),
         modifier)
     size = batch_size or default_batch_size(anatomy.input_shape, chosen.gradients)
-    maps, chosen_class, scores, probabilities = _run_in_batches(
-        pipeline, batch, classes, size, f"at layer {target.name!r} or in the class scores",
-        model)
-    return Explanation(
-        maps=maps.astype("float32", copy=False),
-        class_index=chosen_class,
-        predicted=scores.argmax(axis=-1),
-        probabilities=probabilities.astype("float32", copy=False),
-        scores=scores.astype("float32", copy=False),
-        method=method,
-        layer=target.path,
-    )
+    where = f"at layer {target.name!r} or in the class scores"
+    return (Explanation(maps=maps.astype("float32", copy=False), class_index=chosen_class,
+                        predicted=scores.argmax(axis=-1),
+                        probabilities=probabilities.astype("float32", copy=False),
+                        scores=scores.astype("float32", copy=False), method=method,
+                        layer=target.path)
+            for maps, chosen_class, scores, probabilities
+            in _run_in_batches(pipeline, source, classes, size, where, model, strategy))
 
 
 def guided_backprop(model, images, class_index=None, modifier="guided", batch_size=None):
@@ -338,12 +290,12 @@ def guided_backprop(model, images, class_index=None, modifier="guided", batch_si
     """
     check_modifier(modifier)
     check_batch_size(batch_size)
-    batch, anatomy, classes = _prepare(model, images, class_index)
+    source, anatomy, classes = _prepare(model, images, class_index)
     pipeline = _compiled(anatomy, ("input_gradients",),
-                         lambda: _input_gradient_pipeline(anatomy), modifier)
+                         lambda: input_gradient_pipeline(anatomy), modifier)
     size = batch_size or default_batch_size(anatomy.input_shape, True)
-    gradients, *_ = _run_in_batches(pipeline, batch, classes, size, "in the gradients", model)
-    return gradients
+    parts = _run_in_batches(pipeline, source, classes, size, "in the gradients", model)
+    return np.concatenate([part[0] for part in parts])
 
 
 def guided_gradcam(model, images, class_index=None, layer=None, modifier="guided",
@@ -374,9 +326,9 @@ def method_function(name):
         return known
 
     def maps(model, images, class_index=None, layer=None, upsample=True, normalize=True,
-             batch_size=None, modifier=None):
+             batch_size=None, modifier=None, *, count=None, strategy=None):
         return explain(model, images, name, class_index, layer, upsample, normalize,
-                       batch_size, modifier).maps
+                       batch_size, modifier, count=count, strategy=strategy).maps
 
     notes = [
         "Needs a GlobalAveragePooling2D + Dense head; other models raise a ModelError "

@@ -15,11 +15,12 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from camlab import graph
+from camlab import graph, replicas
 from camlab.checks import as_map_batch, check_batch_size, class_indices
 from camlab.errors import InputError, ModelError
 from camlab.forward import model_probabilities
 from camlab.pipeline import default_batch_size, read
+from camlab.stream import paired
 
 
 def images_and_maps(model, images, maps, class_index):
@@ -69,8 +70,9 @@ def pixel_ranks(maps) -> np.ndarray:
     return ranks.reshape(maps.shape).astype("int32")
 
 
-def _baseline_images(baseline, batch) -> np.ndarray:
-    """The image each pixel goes to (deletion) or comes from (insertion): (N, H, W, C)."""
+def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
+    """The image each pixel goes to (deletion) or comes from (insertion): (N, H, W, C), for
+    the images ``offset`` .. ``offset + N - 1`` (one baseline per image: its rows)."""
     if isinstance(baseline, str):
         if baseline == "blur":  # camlab's blur: a Gaussian, sigma 5 at 224 px scaled to the image
             sigma = 5.0 * batch.shape[1] / 224.0
@@ -80,6 +82,8 @@ def _baseline_images(baseline, batch) -> np.ndarray:
         raise InputError(f"baseline must be a number, an image-shaped array, 'blur' or "
                          f"'mean'; got {baseline!r}.")
     value = np.asarray(baseline, dtype="float32")
+    if value.ndim == 4 and len(value) > 1:  # one baseline per image
+        value = value[offset:offset + len(batch)]
     try:
         value = np.broadcast_to(value, batch.shape)
     except ValueError:
@@ -112,35 +116,44 @@ def _curve_function(anatomy, steps, kind):
     return tf.function(run, input_signature=signature)
 
 
-def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch_size) -> Curves:
+def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch_size, count,
+                  strategy) -> Curves:
     check_batch_size(batch_size)
-    batch, anatomy, maps, classes = images_and_maps(model, images, maps, class_index)
-    pixels = maps.shape[1] * maps.shape[2]
+    strategy = replicas.strategy_for(strategy)
+    source, anatomy, batches = paired(model, images, maps, class_index, count)
+    pixels = source.shape[0] * source.shape[1]
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= pixels:
         raise InputError(f"steps must be an int from 1 to H * W = {pixels}; got {steps!r}.")
     steps = int(steps)
-    counts = np.round(np.arange(steps + 1) * pixels / steps).astype("int32")
-    ranks, base = pixel_ranks(maps), _baseline_images(baseline, batch).astype("float32")
+    _baseline_images(baseline, np.zeros((1,) + source.shape, "float32"))  # check it now
+    counts = tf.constant(np.round(np.arange(steps + 1) * pixels / steps).astype("int32"))
     run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps),
                                  lambda: _curve_function(anatomy, steps, kind))
-    per_call = max(1, (batch_size or default_batch_size(batch.shape[1:], False)) // (steps + 1))
-    parts = [run(tf.constant(batch[i:i + per_call]), tf.constant(ranks[i:i + per_call]),
-                 tf.constant(base[i:i + per_call]), tf.constant(counts)).numpy()
-             for i in range(0, len(batch), per_call)]
-    probabilities = np.concatenate(parts)  # (N, steps + 1, classes)
+    per_call = max(1, (batch_size or default_batch_size(source.shape, False)) // (steps + 1))
     whole_image = 0 if kind == "deletion" else steps  # the unperturbed image's step
-    chosen = np.where(classes < 0, probabilities[:, whole_image].argmax(axis=-1), classes)
-    curves = probabilities[np.arange(len(batch)), :, chosen]
+    curves, chosen = [], []
+    for offset, batch, batch_maps, classes in batches(per_call):
+        ranks = pixel_ranks(batch_maps)
+        base = _baseline_images(baseline, batch, offset).astype("float32")
+        for i in range(0, len(batch), per_call):
+            part = slice(i, i + per_call)
+            probabilities, = replicas.run(run, (batch[part], ranks[part], base[part]), (counts,),
+                                          strategy)  # (B, steps + 1, classes)
+            picked = np.where(classes[part] < 0, probabilities[:, whole_image].argmax(axis=-1),
+                              classes[part])
+            curves.append(probabilities[np.arange(len(picked)), :, picked])
+            chosen.append(picked)
+    curves, chosen = np.concatenate(curves), np.concatenate(chosen)
     if not np.isfinite(curves).all():
         raise ModelError("The model gave NaN or Inf probabilities; check its weights "
                          "(np.isfinite(model.predict(images)).all()).")
     auc = (curves.sum(axis=1, dtype="float64") - (curves[:, 0] + curves[:, -1]) / 2.0) / steps
-    return Curves(curves=curves.astype("float32"), auc=auc, fractions=counts / pixels,
+    return Curves(curves=curves.astype("float32"), auc=auc, fractions=counts.numpy() / pixels,
                   class_index=chosen.astype("int64"), kind=kind)
 
 
 def deletion(model, images, maps, class_index=None, steps=50, baseline=0.0,
-             batch_size=None) -> Curves:
+             batch_size=None, *, count=None, strategy=None) -> Curves:
     """Deletion (Petsiuk et al. 2018, RISE, BMVC, sec. 4.1): lower AUC is better.
 
     images: (N, H, W, C) as the model takes them; maps: (N, H, W) at the
@@ -159,20 +172,28 @@ def deletion(model, images, maps, class_index=None, steps=50, baseline=0.0,
     The curve is the probability of ``class_index`` (None: the class predicted
     for the whole image) after each step; ``batch_size`` caps the images in one
     forward pass (all steps of several images go through it together).
+    ``images`` may be a ``tf.data.Dataset`` (batches (B, H, W, C), or (images,
+    int labels) whose labels replace ``class_index``), read one batch at a time,
+    with ``maps`` an array (N, H, W) or a dataset of (B, H, W) maps batched alike;
+    ``count`` bounds it (``camlab.stream``); ``strategy`` splits each forward pass
+    across a ``tf.distribute`` strategy's replicas (default: the active one).
     Returns ``Curves``: curves (N, steps + 1), auc (N,).
     """
-    return _perturbation("deletion", model, images, maps, class_index, steps, baseline, batch_size)
+    return _perturbation("deletion", model, images, maps, class_index, steps, baseline, batch_size,
+                         count, strategy)
 
 
 def insertion(model, images, maps, class_index=None, steps=50, baseline=0.0,
-              batch_size=None) -> Curves:
+              batch_size=None, *, count=None, strategy=None) -> Curves:
     """Insertion (Petsiuk et al. 2018, RISE, BMVC, sec. 4.1): higher AUC is better.
 
     The reverse of ``deletion``, with the same arguments: step i shows the
     round(i * P / steps) pixels of highest map value of the image over the
     ``baseline`` image (RISE starts from a blurred image; ``baseline="blur"``
     is camlab's blur, see ``deletion``),
-    so step 0 is the baseline and the last step the whole image.
+    so step 0 is the baseline and the last step the whole image. Datasets,
+    ``count`` and ``strategy`` as in ``deletion``.
     Returns ``Curves``: curves (N, steps + 1), auc (N,).
     """
-    return _perturbation("insertion", model, images, maps, class_index, steps, baseline, batch_size)
+    return _perturbation("insertion", model, images, maps, class_index, steps, baseline,
+                         batch_size, count, strategy)
