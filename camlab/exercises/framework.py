@@ -91,12 +91,15 @@ def compare(answer, expected, hints=None, tolerance=1e-4) -> Verdict:
     )
 
 
-def run_check(function, cases, reference, hints_for=None, mistakes_for=None) -> Verdict:
+def run_check(function, cases, reference, hints_for=None, mistakes_for=None,
+              nan_hint=None) -> Verdict:
     """Call ``function(*case)`` for every case and compare with ``reference(*case)``.
 
     ``hints_for(*case)``: hints for ``compare``. ``mistakes_for(*case)``:
     {message: the array a known mistake gives}; a wrong answer equal to one of
-    them gets that message instead of the raw difference.
+    them gets that message instead of the raw difference. ``nan_hint``: a
+    sentence added when the answer holds NaN or Inf (where the exercise has a
+    division by zero to avoid, and how).
     """
     for case in cases:
         try:
@@ -114,6 +117,8 @@ def run_check(function, cases, reference, hints_for=None, mistakes_for=None) -> 
             message = next((m for m, wrong in known.items()
                             if np.shape(answer) == np.shape(wrong) and compare(answer, wrong).ok),
                            verdict.message)
+            if nan_hint and "NaN" in message:
+                message += f" {nan_hint}"
             return Verdict(False, message + f" [Called with {_describe_call(case)}.]")
     return verdict
 

@@ -273,11 +273,8 @@ def check_signed_scale(function) -> bool:
             "very thing to show.": np.maximum(raw_map, 0) / max(np.abs(raw_map).max(), 1e-12),
         }
 
-    verdict = run_check(function, _signed_cases(), reference_signed_scale, None, mistakes)
-    if not verdict.ok and "NaN" in verdict.message:
-        verdict = Verdict(False, verdict.message + " A map of zeros has no largest magnitude: "
-                                                   "return zeros for it.")
-    return report(verdict)
+    return report(run_check(function, _signed_cases(), reference_signed_scale, None, mistakes,
+                            nan_hint="A map of zeros has no largest magnitude: return zeros for it."))
 
 
 # -- bug 7: a Flatten head mistaken for a GAP head --------------------------------------
