@@ -4,7 +4,7 @@ The public calls, by the notebook that introduces them:
 
 - 01 (CAM on MNIST): ``load_mnist``, ``gap_cnn``, ``cam``, ``explain``,
   ``upsample``, ``normalize``, ``colorize``, ``overlay``, ``show_maps``,
-  ``show_explanation``, ``check_cam``, ``check_cam_image``, ``fast_mode``,
+  ``show_explanation``, ``check_class_scores``, ``check_cam_image``, ``fast_mode``,
   ``offline_mode``, ``expect``; ``explore`` (the explorer widget);
   ``map_peaks``, ``mask_boxes``, ``peak_in_box``, ``peak_on_mask`` (where a map points).
 - 02 (CAM on Fashion-MNIST, step by step): ``load_fashion_mnist``,
@@ -72,7 +72,7 @@ from camlab.errors import (  # noqa: E402
 from camlab.exercises import (  # noqa: E402
     check_box_from_map,
     check_box_iou,
-    check_cam,
+    check_class_scores,
     check_cam_image,
     check_decision_map,
     check_steps_to_half,
@@ -133,7 +133,7 @@ _PUBLIC_NAMES = (
     "LocalizationSet", "ModelError", "Photos", "TensorFlowMissingError",
     # 01
     "load_mnist", "gap_cnn", "explain", "explain_stream", "upsample", "normalize", "colorize", "overlay",
-    "show_maps", "show_explanation", "check_cam", "check_cam_image", "fast_mode",
+    "show_maps", "show_explanation", "check_class_scores", "check_cam_image", "fast_mode",
     "offline_mode", "expect", "explore", "map_peaks", "mask_boxes", "peak_in_box",
     "peak_on_mask",
     # 02

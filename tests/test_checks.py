@@ -540,7 +540,7 @@ PUBLIC_CALLS = {
     "localization_set noise": lambda v: camlab.localization_set(count=2, noise=v, dataset=_digits()),
     "localization_set seed": lambda v: camlab.localization_set(count=2, seed=v, dataset=_digits()),
     "localization_set dataset": lambda v: camlab.localization_set(count=2, dataset=v),
-    "check_cam answer": lambda v: camlab.check_cam(v),
+    "check_class_scores answer": lambda v: camlab.check_class_scores(v),
     "check_gradcam_plus_plus_weights answer": lambda v: camlab.check_gradcam_plus_plus_weights(v),
     "check_box_iou answer": lambda v: camlab.check_box_iou(v),
     "check_steps_to_half answer": lambda v: camlab.check_steps_to_half(v),

@@ -7,24 +7,25 @@ import camlab
 from camlab import exercises
 
 
-def test_check_cam_accepts_correct_answers(capsys):
-    assert camlab.check_cam(lambda f, w: f @ w)
-    assert camlab.check_cam(lambda f, w: np.einsum("hwk,k->hw", f, w))
+def test_check_class_scores_accepts_correct_answers(capsys):
+    assert camlab.check_class_scores(lambda f, k, b: (f @ k).mean((0, 1)) + b)
+    assert camlab.check_class_scores(lambda f, k, b: f.mean((0, 1)) @ k + b)  # the GAP first: the same
     assert "✅ Correct" in capsys.readouterr().out
 
 
-def test_check_cam_explains_typical_mistakes(capsys):
+def test_check_class_scores_explains_typical_mistakes(capsys):
     cases = {
-        "returned None": lambda f, w: None,
-        "did not add the channels up": lambda f, w: f * w,
-        "averaged over the channels": lambda f, w: (f * w).mean(-1),
-        "sign is flipped": lambda f, w: -(f @ w),
-        "raised ValueError": lambda f, w: f @ w[:2],
-        "largest error": lambda f, w: f @ w + np.eye(*f.shape[:2]),
-        "summed over the positions": lambda f, w: (f * w).sum((0, 1)),
+        "returned None": lambda f, k, b: None,
+        "added the maps up over the positions": lambda f, k, b: (f @ k).sum((0, 1)) + b,
+        "no bias": lambda f, k, b: (f @ k).mean((0, 1)),
+        "probabilities": lambda f, k, b: np.exp((f @ k).mean((0, 1)) + b) / np.exp((f @ k).mean((0, 1)) + b).sum(),
+        "maps of every class": lambda f, k, b: f @ k + b,
+        "one class's map": lambda f, k, b: f @ k[:, 0],
+        "raised ValueError": lambda f, k, b: f @ k[:2],
+        "largest error": lambda f, k, b: (f @ k).mean((0, 1)) + b + np.arange(len(b)),
     }
     for expected, answer in cases.items():
-        assert not camlab.check_cam(answer)
+        assert not camlab.check_class_scores(answer)
         out = capsys.readouterr().out
         assert out.startswith("❌") and expected in out, (expected, out)
 
@@ -113,9 +114,9 @@ def test_exercises_are_listed_in_course_order():
 def test_an_isolated_session_restores_the_registry_in_place(session, capsys):
     registered, latest = exercises.EXERCISES, exercises._LATEST
     before = dict(registered)
-    camlab.check_cam(lambda f, w: f @ w)
+    camlab.check_class_scores(lambda f, k, b: (f @ k).mean((0, 1)) + b)
     with exercises.isolated_session():
-        assert camlab.progress("01").results["check_cam"] is None
+        assert camlab.progress("01").results["check_class_scores"] is None
 
         @exercises.exercise("01", "a passing check", "answer")
         def check_extra(function):
@@ -125,19 +126,19 @@ def test_an_isolated_session_restores_the_registry_in_place(session, capsys):
         assert "check_extra" in registered and camlab.progress("01").passed == 1
     assert exercises.EXERCISES is registered and exercises._LATEST is latest
     assert list(registered) == list(before) and "check_extra" not in latest
-    assert camlab.progress("01").results["check_cam"] is True
+    assert camlab.progress("01").results["check_class_scores"] is True
 
 
 def test_progress_shows_each_exercise_of_a_notebook(session, capsys):
     assert repr(camlab.progress("01")).split("Questions:")[0].count("⬜") == 2
-    camlab.check_cam(lambda f, w: f @ w)
+    camlab.check_class_scores(lambda f, k, b: (f @ k).mean((0, 1)) + b)
     camlab.check_cam_image(lambda m, s: None)
     shown = camlab.progress("01")
-    assert shown.results == {"check_cam": True, "check_cam_image": False}
+    assert shown.results == {"check_class_scores": True, "check_cam_image": False}
     assert shown.passed == 1
     text = repr(shown)
     assert text.startswith("Exercises of notebook 01: 1 of 2 pass")
-    assert "✅ the CAM by hand (my_cam" in text and "❌ from raw map to picture" in text
+    assert "✅ the class scores from the maps (class_scores" in text and "❌ from raw map to picture" in text
     camlab.check_cam_image(cam_image)  # the latest run counts
     assert camlab.progress("01").passed == 2
 
@@ -155,7 +156,7 @@ def test_a_check_never_raises_whatever_the_answer(session, capsys):
         def __array__(self, *args, **kwargs):
             raise RuntimeError("no")
 
-    for check in (camlab.check_cam, camlab.check_least_sure, camlab.check_box_from_map,
+    for check in (camlab.check_class_scores, camlab.check_least_sure, camlab.check_box_from_map,
                   camlab.check_hirescam, camlab.check_decision_map, camlab.check_signed_scale):
         assert check(lambda *args: Weird()) is False
         assert capsys.readouterr().out.startswith("❌")
@@ -178,11 +179,11 @@ def test_checks_do_not_pass_text_or_nan_answers(session, capsys, check, answer, 
 
 
 def test_checks_say_when_there_is_no_function_or_only_its_result(session, capsys):
-    assert camlab.check_cam(None) is False
-    assert "no function to check yet: write my_cam" in capsys.readouterr().out
-    assert camlab.check_cam(np.zeros((3, 3))) is False
+    assert camlab.check_class_scores(None) is False
+    assert "no function to check yet: write class_scores" in capsys.readouterr().out
+    assert camlab.check_class_scores(np.zeros((3, 3))) is False
     out = capsys.readouterr().out
-    assert "Pass the function itself" in out and "camlab.check_cam(my_cam)" in out
+    assert "Pass the function itself" in out and "camlab.check_class_scores(class_scores)" in out
     assert camlab.check_average_drop(lambda original, masked: 0.0) is False  # a real attempt
 
 

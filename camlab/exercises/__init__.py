@@ -23,9 +23,9 @@ from camlab.exercises.framework import (
     run_check,
 )
 from camlab.exercises.notebook01 import (
-    check_cam,
+    check_class_scores,
     check_cam_image,
-    reference_cam,
+    reference_class_scores,
     reference_cam_image,
 )
 from camlab.exercises.notebook02 import (
@@ -77,7 +77,7 @@ __all__ = [
     # the questions at the end of every notebook
     "QUESTIONS", "Question", "check_question", "question",
     # 01: CAM on MNIST
-    "check_cam", "check_cam_image", "reference_cam", "reference_cam_image",
+    "check_class_scores", "check_cam_image", "reference_class_scores", "reference_cam_image",
     # 02: CAM on Fashion-MNIST, step by step
     "check_least_sure", "check_mass_off_item", "reference_least_sure",
     "reference_mass_off_item",

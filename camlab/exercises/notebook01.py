@@ -16,43 +16,61 @@ from camlab.exercises.questions import question
 from camlab.maps import normalize, upsample
 
 
-def _cam_cases(seed=0):
-    rng = np.random.default_rng(seed)
-    cases = []
-    for height, width, channels in ((3, 3, 8), (7, 7, 16), (4, 6, 5)):
-        feature_maps = np.maximum(rng.normal(size=(height, width, channels)), 0).astype("float32")
-        class_weights = rng.normal(size=(channels,)).astype("float32")
-        cases.append((feature_maps, class_weights))
-    return cases
-
-
 def reference_cam(feature_maps, class_weights):
     """M(x, y) = sum_k w_k f_k(x, y): (h, w, K), (K,) -> (h, w)."""
     return np.tensordot(feature_maps, class_weights, axes=([-1], [0]))
 
 
-@exercise("01", "the CAM by hand", "my_cam", reference_cam)
-def check_cam(function) -> bool:
-    """Notebook 01: ``function(feature_maps, class_weights)`` -> the raw CAM.
+def reference_class_scores(feature_maps, kernel, bias):
+    """Every class's score from its CAM: S_c = mean_xy M_c(x, y) + b_c.
 
-    feature_maps: float32 (h, w, K), the last conv layer's output for one
-    image; class_weights: (K,), the Dense weights of one class. Expected: the
-    weighted sum over channels, (h, w), not normalised, not upsampled.
+    (h, w, K), (K, C), (C,) -> (C,): the scores before the softmax (logits).
     """
-    def hints(feature_maps, class_weights):
-        height, width, channels = feature_maps.shape
+    maps = np.tensordot(feature_maps, kernel, axes=([-1], [0]))  # (h, w, C): every class's CAM
+    return maps.mean(axis=(0, 1)) + bias
+
+
+def _score_cases(seed=0):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for height, width, channels, classes in ((3, 3, 8, 4), (7, 7, 16, 10), (4, 6, 5, 3)):
+        feature_maps = np.maximum(rng.normal(size=(height, width, channels)), 0).astype("float32")
+        kernel = rng.normal(size=(channels, classes)).astype("float32")
+        bias = rng.normal(size=(classes,)).astype("float32")
+        cases.append((feature_maps, kernel, bias))
+    return cases
+
+
+@exercise("01", "the class scores from the maps", "class_scores", reference_class_scores)
+def check_class_scores(function) -> bool:
+    """Notebook 01: ``function(feature_maps, kernel, bias)`` -> every class's score (C,),
+    computed from the classes' CAMs: the mean of each map plus its bias.
+
+    feature_maps: float32 (h, w, K), the last conv layer's output for one image;
+    kernel: (K, C), the Dense kernel; bias: (C,).
+    """
+    def mistakes(feature_maps, kernel, bias):
+        maps = np.tensordot(feature_maps, kernel, axes=([-1], [0]))
+        scores = maps.mean(axis=(0, 1)) + bias
+        probabilities = np.exp(scores - scores.max())
         return {
-            f"shape:{(height, width, channels)}": "You multiplied each channel by its "
-            "weight but did not add the channels up: sum over the last axis.",
-            f"shape:{(channels,)}": "You summed over the positions; sum over the "
-            "channels (the last axis) instead.",
-            "shape:()": "You added up everything; keep one value per position (h, w).",
-            f"factor:{1 / channels}": "You averaged over the channels: CAM sums them.",
-            f"factor:{1 / (height * width)}": "You divided by h * w: CAM does not average positions.",
-            "factor:-1.0": "The sign is flipped.",
+            "You added the maps up over the positions: the GAP averages them, so take the mean "
+            "(the sum is h * w times too large).": maps.sum(axis=(0, 1)) + bias,
+            "Right maps, but no bias: S_c = mean of M_c + b_c.": maps.mean(axis=(0, 1)),
+            "Those are probabilities (a softmax): the question asks the scores before it.":
+                probabilities / probabilities.sum(),
         }
 
-    return report(run_check(function, _cam_cases(), reference_cam, hints))
+    def hints(feature_maps, kernel, bias):
+        height, width, _ = feature_maps.shape
+        classes = kernel.shape[1]
+        return {f"shape:{(height, width, classes)}": "These are the maps of every class: average "
+                                                     "each over the positions, then add its bias.",
+                f"shape:{(height, width)}": "That is one class's map: compute every class's, with "
+                                            "the whole kernel.",
+                "shape:()": "One score per class: a vector of length C, not one number."}
+
+    return report(run_check(function, _score_cases(), reference_class_scores, hints, mistakes))
 
 
 def reference_cam_image(raw_map, size):
@@ -133,14 +151,13 @@ question("01", 2, "how many weights CAM reads", 1280,
           62720: "That is 7 x 7 x 128 x 10, what a Flatten head needs: one weight per position "
                  "and channel. After a GAP there is one per channel."})
 
-question("01", 3, "the mean of a raw CAM plus the bias", "b",
-         "mean_xy M_c(x, y) + b_c = S_c, the class score that goes into the softmax: the map "
-         "splits the score over the positions.",
-         {"a": "The probability comes after the softmax, which mixes the scores of every class; "
-               "one map and its bias give one class's score.",
-          "c": "With normalize=False the map keeps its raw values; only the scaled picture "
-               "reaches 1.",
-          "d": "That would need a score of zero; look again at the formula of the hand CAM."})
+question("01", 3, "where the map goes when the digit moves", "a",
+         "Convolutions slide the same filters over every position, so what they find moves with "
+         "the digit; the map (and its peak) moves by about the same 4 pixels, the class not at all.",
+         {"b": "The map is made of the feature maps, which are computed at every position: move "
+               "the ink, and what the filters find there moves too.",
+          "c": "The digit is the same digit, and the GAP averages over every position: the score, "
+               "and the map's strength, barely change."})
 
 question("01", 4, "what a map's brightest pixel says", "b",
          "Scaling maps each map's own minimum to 0 and maximum to 1: every map reaches 1, for a "
