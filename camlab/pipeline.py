@@ -202,7 +202,8 @@ def explain(model, images, method="cam", class_index=None, layer=None, upsample=
         images: one image (H, W, C) or a batch (N, H, W, C), float, scaled as
             the model was trained; or a ``tf.data.Dataset`` of such batches
             (B, H, W, C) or single images, alone or as (images, int labels),
-            the labels choosing the classes (``camlab.stream``; docs/streaming.md).
+            the labels choosing the classes (``camlab.stream``; docs/api.md,
+            "Explaining a whole data set").
         method: a name in ``camlab.METHODS`` (``sorted(camlab.METHODS)``).
         class_index: None (each image's predicted class), an int (that class
             for all), or a sequence with one class per image. A method whose
@@ -309,6 +310,7 @@ def guided_gradcam(model, images, class_index=None, layer=None, modifier="guided
     explanation = explain(model, images, "gradcam", class_index, layer, True, True, batch_size)
     gradients = guided_backprop(model, images, explanation.class_index, modifier, batch_size)
     return gradients * explanation.maps[..., np.newaxis]
+
 
 _PUBLIC: dict = {}  # method name -> its public function
 
