@@ -449,8 +449,7 @@ def test_a_cleared_question_says_so_with_either_stub(stub, said, registry):
         if stub:
             text, _ = builder.replace_regions(text, "BEGIN SOLUTION", "END SOLUTION", stub)
         else:
-            text = source(builder.student_cell({"cell_type": "code", "id": "x", "source": text, "outputs": [],
-                                                "metadata": {"nbgrader": {"solution": True}}}))
+            text = source(builder.student_cell(cell(text, solution=True)))
         assert said in run_cell(text, namespace)
     assert not any(camlab.progress("01").questions.values())
 

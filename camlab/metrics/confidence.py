@@ -40,12 +40,14 @@ def masked_confidence(model, images, maps, class_index=None, batch_size=None, *,
     check_batch_size(batch_size)
     strategy = replicas.strategy_for(strategy)
     _, anatomy, batches = paired(model, images, maps, class_index, count)
-    if not is_dataset(maps):
+    maps_stream = is_dataset(maps)
+    if not maps_stream:
         _check_range(as_maps(maps)[0])  # all of them, before any image runs
     size = batch_size or default_batch_size(anatomy.input_shape, False)
     found = []
     for _, batch, batch_maps, classes in batches(max(1, size // 2)):
-        _check_range(batch_maps)
+        if maps_stream:  # a stream's maps are known only batch by batch
+            _check_range(batch_maps)
         masked = (batch * batch_maps[..., np.newaxis]).astype("float32")
         both = class_probabilities(model, np.concatenate([batch, masked]), batch_size,
                                    strategy=strategy)

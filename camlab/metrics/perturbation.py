@@ -16,25 +16,11 @@ import tensorflow as tf
 from scipy import ndimage
 
 from camlab import graph, replicas
-from camlab.checks import as_map_batch, check_batch_size, class_indices
+from camlab.checks import as_map_batch, check_batch_size
 from camlab.errors import InputError, ModelError
 from camlab.forward import model_probabilities
-from camlab.pipeline import default_batch_size, read
+from camlab.pipeline import default_batch_size
 from camlab.stream import paired
-
-
-def images_and_maps(model, images, maps, class_index):
-    """Checked images (N, H, W, C), their ``Anatomy``, maps (N, H, W) float64 of the
-    images' size, and classes int32 (N,) (-1: the predicted class)."""
-    batch, anatomy = read(model, images)
-    maps = np.asarray(maps)
-    if maps.ndim == 2 and len(batch) == 1:
-        maps = maps[np.newaxis]
-    maps = as_map_batch(maps)
-    if maps.shape != batch.shape[:3]:
-        raise InputError(f"maps {maps.shape} must be one map per image at the image's size "
-                         f"{batch.shape[:3]}; compute them with upsample=True.")
-    return batch, anatomy, maps, class_indices(class_index, len(batch), anatomy.head.num_classes)
 
 
 _CURVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
