@@ -168,12 +168,8 @@ def test_a_check_never_raises_whatever_the_answer(session, capsys):
     (camlab.check_average_drop, lambda original, masked: float("nan"), "NaN"),
     (camlab.check_average_drop, lambda original, masked: "12%", "text"),
     (camlab.check_steps_to_half, lambda curve: "3", "text"),
-    (camlab.check_question, None, None),
 ])
 def test_checks_do_not_pass_text_or_nan_answers(session, capsys, check, answer, message):
-    if check is camlab.check_question:  # a question: text that is not a letter, a NaN number
-        assert check("01.1", "maybe") is False and check("01.2", float("nan")) is False
-        return
     assert check(answer) is False
     assert message in capsys.readouterr().out
 
@@ -287,3 +283,21 @@ def test_the_hirescam_checker_names_grad_cam_layer_cam_and_a_missing_relu(sessio
     ]:
         assert not camlab.check_hirescam(wrong)
         assert words in capsys.readouterr().out
+
+
+def _raises(*args):
+    raise RuntimeError("a learner's bug")
+
+
+ODD_ANSWERS = [None, float("nan"), "text", np.zeros((0,)), -1, object(), np.full((2, 2), np.inf)]
+
+
+@pytest.mark.parametrize("name", sorted(exercises.EXERCISES))
+def test_every_check_says_not_yet_to_odd_answers_and_never_raises(name, session, capsys):
+    check = exercises.EXERCISES[name].check
+    for answer in ODD_ANSWERS:
+        assert check(lambda *args, answer=answer: answer) is False, (name, answer)
+        assert capsys.readouterr().out.startswith("❌"), (name, answer)
+    assert check(_raises) is False and "RuntimeError" in capsys.readouterr().out
+    for not_a_function in (None, 3, "my_function"):
+        assert check(not_a_function) is False and capsys.readouterr().out.startswith("❌")

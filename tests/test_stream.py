@@ -296,3 +296,14 @@ def test_two_replicas_give_what_one_device_gives(tmp_path, model, seven, maps):
     np.testing.assert_allclose(found["masked/masked"], confidence.masked, atol=UNIT)
     np.testing.assert_allclose(found["average_drop"], camlab.average_drop(model, seven, maps),
                                atol=100 * UNIT)  # a percentage: 100x the probabilities
+
+
+def test_a_streams_probabilities_are_model_predicts(model, seven):
+    # Every probability camlab reports equals model.predict's: for a dataset too, batch by batch.
+    dataset = tf.data.Dataset.from_tensor_slices(seven).batch(3)
+    parts = list(camlab.explain_stream(model, dataset, "gradcam"))
+    assert [len(part.maps) for part in parts] == [3, 3, 1]
+    got = np.concatenate([part.probabilities for part in parts])
+    np.testing.assert_allclose(got, model.predict(seven, verbose=0), rtol=1e-5, atol=UNIT)
+    np.testing.assert_allclose(camlab.metrics.class_probabilities(model, dataset),
+                               model.predict(seven, verbose=0), rtol=1e-5, atol=UNIT)

@@ -99,8 +99,8 @@ def check_question(key, answer) -> bool:
     wrong), records it for ``progress``, and returns True or False. It never
     raises because of the answer; an unknown ``key`` is an ``InputError``.
     """
-    if key not in QUESTIONS:
-        raise InputError(f"There is no question {key!r}; the questions are "
+    if not isinstance(key, str) or key not in QUESTIONS:
+        raise InputError(f"There is no question {key!r:.40}; the questions are "
                          f"{', '.join(QUESTIONS)} (notebook.number, as text).")
     if callable(answer):  # the notebooks' form: def answer_3(): return "b"
         try:
