@@ -95,7 +95,14 @@ def probabilities(head, scores):
 
 
 def all_finite(tensor, axes):
+    """Whether each row of ``tensor`` is free of NaN and Inf, reduced over ``axes``."""
     return tf.reduce_all(tf.math.is_finite(tensor), axis=axes)
+
+
+def sum_is_finite(tensor, axes):
+    """The same answer in one pass, cheaper on large tensors: NaN or Inf makes the sum
+    NaN or Inf. A sum that overflows finite values also says False (check again)."""
+    return tf.math.is_finite(tf.reduce_sum(tensor, axis=axes))
 
 
 def model_probabilities(anatomy):

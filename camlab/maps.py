@@ -30,8 +30,10 @@ def normalize_tensor(maps):
     span = high - low
     magnitude = tf.maximum(tf.abs(high), tf.abs(low))
     flat = span <= FLAT_SPAN * magnitude
-    scaled = (maps - low) / tf.where(flat, tf.ones_like(span), span)
-    return tf.where(flat, tf.zeros_like(maps), tf.clip_by_value(scaled, 0.0, 1.0))
+    # A flat map is divided by Inf, giving 0: the whole maps take one subtract, one divide
+    # (the peak is exactly 1) and one minimum (maps - low >= 0 exactly in floating point)
+    divisor = tf.where(flat, tf.fill(tf.shape(span), float("inf")), span)
+    return tf.minimum((maps - low) / divisor, 1.0)
 
 
 def upsample(maps, size, method="bilinear"):

@@ -5,7 +5,7 @@ Each builder returns ``run(images, classes, rewriter)`` for a batch of images
 returns five tensors of B rows: the values (maps (B, h, w) or (B, H, W),
 input gradients (B, H, W, C), or probabilities), the class of each image,
 the class scores (B, classes), the probabilities (B, classes), and whether
-each image's values are finite. ``camlab.pipeline`` compiles it and runs it
+each image's values (raw and as returned) and scores are finite. ``camlab.pipeline`` compiles it and runs it
 on one device or on a strategy's replicas (``camlab.replicas``).
 """
 
@@ -15,6 +15,9 @@ import tensorflow as tf
 
 from camlab.forward import all_finite, forward, model_probabilities, pick, probabilities
 from camlab.maps import normalize_tensor, upsample_tensor
+
+
+HEADROOM = 8.0  # a map beyond float32's largest value / HEADROOM counts as overflowed
 
 
 def map_pipeline(anatomy, target, chosen, interpolation, normalize):
@@ -59,7 +62,9 @@ def map_pipeline(anatomy, target, chosen, interpolation, normalize):
             class_probability=class_probability_of,
             class_score_from_layer=class_score_from_layer,
         )
-        finite = tf.logical_and(all_finite(maps, (1, 2)), all_finite(scores, -1))
+        # Maps within 1/8 of float32's range stay finite when upsampled (bicubic overshoots
+        # by less than 2.25x) and scaled, so the small maps are the ones checked.
+        finite = tf.logical_and(all_finite(maps * HEADROOM, (1, 2)), all_finite(scores, -1))
         if interpolation is not None:
             maps = upsample_tensor(maps, (height, width), interpolation)
         if normalize:

@@ -37,6 +37,7 @@ from camlab.anatomy import read_model
 from camlab.backprop import ReluRewriter
 from camlab.checks import as_image_batch, check_batch_size, check_method, check_modifier, upsample_option
 from camlab.errors import InputError, ModelError
+from camlab.forward import sum_is_finite
 from camlab.methods import METHODS
 from camlab.passes import input_gradient_pipeline, map_pipeline, probability_pipeline
 from camlab.stream import Classes, image_source
@@ -76,6 +77,14 @@ def default_batch_size(input_shape, gradients) -> int:
     return int(max(1, min(1024, budget // values)))
 
 
+def call_size(source, batch_size, gradients):
+    """Images per compiled call: ``batch_size`` if given; else a dataset's batches whole,
+    as they come (None), as ``model.predict`` takes them; else ``default_batch_size``."""
+    if batch_size or source.batched:
+        return batch_size
+    return default_batch_size(source.shape, gradients)
+
+
 
 
 class _Compiled:
@@ -89,11 +98,15 @@ class _Compiled:
         self.rewriter = ReluRewriter(anatomy, modifier)
         signature = [tf.TensorSpec((None,) + anatomy.input_shape, tf.float32),
                      tf.TensorSpec((None,), tf.int32)]
-        self.run = tf.function(lambda images, classes: run(images, classes, self.rewriter),
-                               input_signature=signature, reduce_retracing=True)
+
+        def checked(images, classes):  # a dataset's batch is checked here, in the same pass
+            return (*run(images, classes, self.rewriter), sum_is_finite(images, (1, 2, 3)))
+
+        self.run = tf.function(checked, input_signature=signature, reduce_retracing=True)
 
     def __call__(self, images, classes, strategy=None):
-        """NumPy images (B, H, W, C) and classes (B,) -> the five outputs, as NumPy."""
+        """Images (B, H, W, C) and classes (B,) (NumPy or tensors) -> the five outputs
+        and whether each image is finite, as NumPy."""
         self.rewriter.sync()
         return replicas.run(self.run, (images, classes), strategy=strategy)
 
@@ -130,20 +143,26 @@ def _prepare(model, images, class_index, count=None):
 
 
 def _run_in_batches(pipeline, source, classes, size, where, model, strategy=None):
-    """Per batch of ``source``: call ``pipeline`` on slices of ``size`` images (on the
-    strategy's replicas, if any) and yield (values, classes, scores, probabilities)."""
+    """Per batch of ``source``: call ``pipeline`` on slices of ``size`` images (None: the
+    whole batch; on the strategy's replicas, if any) and yield (values, classes, scores,
+    probabilities)."""
     total = 0
     for offset, batch, labels in source.batches(size):
-        chosen = classes.at(offset, len(batch), labels)
+        count = len(batch)
+        chosen = classes.at(offset, count, labels)
+        step = size or count
         with _quiet_tracing():
-            parts = [pipeline(batch[start:start + size], chosen[start:start + size], strategy)
-                     for start in range(0, len(batch), size)]
-        values, chosen_class, scores, probabilities, finite = (
-            np.concatenate([part[i] for part in parts]) for i in range(5))
-        if not (finite.all() and np.isfinite(values).all()):
+            parts = [pipeline(batch[start:start + step], chosen[start:start + step], strategy)
+                     for start in range(0, count, step)]
+        values, chosen_class, scores, probabilities, finite, images_finite = (
+            parts[0][i] if len(parts) == 1 else np.concatenate([part[i] for part in parts])
+            for i in range(6))
+        if not images_finite.all():  # NaN or Inf (or a sum overflowing): checked as an array
+            source.check(batch, offset)
+        if not finite.all():
             bad = (offset + np.flatnonzero(~finite)[:5]).tolist()
-            raise _not_finite_error(model, batch, bad, where)
-        total = offset + len(batch)
+            raise _not_finite_error(model, np.asarray(batch), bad, where)
+        total = offset + count
         yield values, chosen_class.astype("int64"), scores, probabilities
     classes.finish(total)
 
@@ -184,7 +203,7 @@ def class_probabilities(model, images, batch_size=None, *, count=None, strategy=
     strategy = replicas.strategy_for(strategy)
     source, anatomy, _ = _prepare(model, images, None, count)
     pipeline = _compiled(anatomy, ("probabilities",), lambda: probability_pipeline(anatomy), None)
-    size = batch_size or default_batch_size(anatomy.input_shape, False)
+    size = call_size(source, batch_size, False)
     classes = Classes(source, None, anatomy.head.num_classes, labels=False)
     parts = _run_in_batches(pipeline, source, classes, size, "in the class scores", model,
                             strategy)
@@ -214,7 +233,8 @@ def explain(model, images, method="cam", class_index=None, layer=None, upsample=
         upsample: True (bilinear, to the image size), False (feature-map size),
             or an interpolation name ("bicubic", "nearest", ...).
         normalize: scale each map to [0, 1]; False keeps the raw map.
-        batch_size: images per compiled call; default from the image size.
+        batch_size: images per compiled call; default from the image size
+            (a dataset of batches: each batch whole, as ``model.predict``).
         modifier: how gradients pass back through the ReLUs after ``layer``:
             None, "guided" or "relu" (keras-vis's ``backprop_modifier``; see
             ``camlab.backprop``). Methods without gradients refuse one.
@@ -269,7 +289,7 @@ def explain_stream(model, images, method="cam", class_index=None, layer=None, up
         anatomy, (target.index, method, interpolation, bool(normalize)),
         lambda: map_pipeline(anatomy, target, chosen, interpolation, bool(normalize)),
         modifier)
-    size = batch_size or default_batch_size(anatomy.input_shape, chosen.gradients)
+    size = call_size(source, batch_size, chosen.gradients)
     where = f"at layer {target.name!r} or in the class scores"
     return (Explanation(maps=maps.astype("float32", copy=False), class_index=chosen_class,
                         predicted=scores.argmax(axis=-1),
@@ -294,7 +314,7 @@ def guided_backprop(model, images, class_index=None, modifier="guided", batch_si
     source, anatomy, classes = _prepare(model, images, class_index)
     pipeline = _compiled(anatomy, ("input_gradients",),
                          lambda: input_gradient_pipeline(anatomy), modifier)
-    size = batch_size or default_batch_size(anatomy.input_shape, True)
+    size = call_size(source, batch_size, True)
     parts = _run_in_batches(pipeline, source, classes, size, "in the gradients", model)
     return np.concatenate([part[0] for part in parts])
 

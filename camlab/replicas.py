@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import weakref
 
-import numpy as np
 import tensorflow as tf
 
 from camlab.errors import InputError
@@ -73,22 +72,22 @@ def _step(strategy, function):
 def run(function, batched, shared=(), strategy=None):
     """``function(*batched, *shared)`` as NumPy arrays, on ``strategy``'s replicas if given.
 
-    batched: NumPy arrays of B rows each, cut along the rows between replicas;
-    shared: tensors every replica receives whole. ``function`` (a ``tf.function``)
-    returns tensors of B rows each.
+    batched: arrays or tensors of B rows each (a tensor goes in as it is, without
+    a copy), cut along the rows between replicas; shared: tensors every replica
+    receives whole. ``function`` (a ``tf.function``) returns tensors of B rows each.
     """
     if strategy is None:
-        outputs = function(*(tf.constant(a) for a in batched), *shared)
+        outputs = function(*(tf.convert_to_tensor(a) for a in batched), *shared)
         return tuple(output.numpy() for output in tf.nest.flatten(outputs))
     replicas = strategy.num_replicas_in_sync
     count = len(batched[0])
     part = -(-count // replicas)
-    padded = [np.concatenate([a, np.repeat(a[-1:], part * replicas - count, axis=0)])
-              for a in batched]
+    padded = [tf.concat([a, tf.repeat(a[-1:], part * replicas - count, axis=0)], axis=0)
+              for a in (tf.convert_to_tensor(a) for a in batched)]
 
     def values(context):
         start = context.replica_id_in_sync_group * part
-        return tuple(tf.constant(a[start:start + part]) for a in padded)
+        return tuple(a[start:start + part] for a in padded)
 
     with strategy.scope():
         parts = strategy.experimental_distribute_values_from_function(values)

@@ -14,9 +14,13 @@ so an array in memory and a dataset that never is go down one path:
 - ``count`` (a number of images) bounds a dataset: it is needed for an endless
   one (``repeat()`` without ``take``) and may shorten any other.
 
-Each batch is checked as an array is (``camlab.checks.as_image_batch``: float,
-finite, the model's size); an error names the batch's first image.
-The rules on a dataset's structure are the ``check_*`` functions below.
+A dataset's batches stay TensorFlow tensors, handed to the compiled pipeline
+as they come (no copy through NumPy): their size is checked as each arrives,
+their values (finite) inside the pipeline's own pass (``camlab.passes``), and
+a batch that fails gets the error an array gets (``camlab.checks.as_image_batch``),
+naming the batch's first image (``Images.check``). The metrics, which work on
+NumPy, take each batch checked (``paired``). The rules on a dataset's
+structure are the ``check_*`` functions below.
 """
 
 from __future__ import annotations
@@ -132,14 +136,36 @@ def check_labels_or_class(labelled, class_index):
 
 @dataclasses.dataclass(frozen=True)
 class Images:
-    """Checked images, read batch by batch: ``batches(size)`` yields (offset, images
-    float32 (B, H, W, C), labels int (B,) or None); ``shape`` is (H, W, C)."""
+    """Images read batch by batch: ``batches(size)`` yields (offset, images float32
+    (B, H, W, C), labels int (B,) or None); ``shape`` is (H, W, C).
+
+    An array's batches are NumPy slices of the array, checked whole. A dataset's
+    are ``tf.Tensor``s as the dataset gives them (``size`` batches single
+    images; batched ones come as they are), of the model's size but with their
+    values not yet checked: ``check(images, offset)`` does that (an ``InputError``
+    naming the batch) and returns them as NumPy.
+    """
 
     shape: tuple
     labelled: bool
     batches: Callable
     dataset: Optional[tf.data.Dataset] = None  # None for an array
     total: Optional[int] = None  # the number of images of an array
+    batched: bool = False  # a dataset of batches (B, H, W, C), read as they come
+    name: str = "images"
+
+    def check(self, images, offset) -> np.ndarray:
+        """A batch from ``batches`` as checked float32 NumPy (``as_image_batch``)."""
+        return images if self.dataset is None else _checked(images, self.shape, offset, self.name)
+
+
+def _checked(images, shape, offset, name) -> np.ndarray:
+    """One batch of a dataset, checked as an array is; the error names the batch."""
+    try:
+        return as_image_batch(images, shape)
+    except InputError as error:
+        raise InputError(f"In the {name} dataset's batch from image {offset} on: "
+                         f"{error}") from None
 
 
 def is_dataset(value) -> bool:
@@ -165,24 +191,23 @@ def image_source(model, images, count=None, name="images") -> Images:
     def batches(size):
         return _read(images if batched else images.batch(size), shape, count, labelled, name)
 
-    return Images(shape, labelled, batches, images)
+    return Images(shape, labelled, batches, images, batched=batched, name=name)
 
 
 def _read(dataset, shape, count, labelled, name):
-    """The batches of a dataset as checked NumPy arrays, at most ``count`` images in all."""
+    """The batches of a dataset as float32 tensors of the model's size, at most ``count``
+    images in all (their values are checked by whoever uses them: ``Images.check``)."""
     offset = 0
     for element in dataset:
         images, labels = element if labelled else (element, None)
-        images = images.numpy()[:None if count is None else count - offset]
-        if len(images) == 0:
+        if count is not None:
+            images = images[:count - offset]
+        if images.shape[0] == 0:
             continue
-        try:
-            batch = as_image_batch(images, shape)
-        except InputError as error:
-            raise InputError(f"In the {name} dataset's batch from image {offset} on: "
-                             f"{error}") from None
-        yield offset, batch, (None if labels is None else labels.numpy()[:len(batch)])
-        offset += len(batch)
+        if tuple(images.shape[1:]) != shape or images.dtype != tf.float32:
+            images = _checked(images, shape, offset, name)  # the rare case: checked now
+        yield offset, images, (None if labels is None else labels.numpy()[:len(images)])
+        offset += len(images)
         if count is not None and offset >= count:
             break
     if offset == 0:
@@ -255,6 +280,7 @@ def paired(model, images, maps, class_index=None, count=None):
         map_batches = None if table is not None else iter(maps if batched else maps.batch(chunk))
         total = 0
         for offset, batch, labels in source.batches(chunk):
+            batch = source.check(batch, offset)
             if table is None:
                 found = next(map_batches, None)
                 part = None if found is None else found.numpy()[:len(batch)]
