@@ -13,11 +13,15 @@ Python process runs, so its peak resident memory (``ru_maxrss``) is that run's a
 
 Streaming means the peak memory does not grow with the number of images: the last line
 compares the two counts. Ratios taken in one run are what to compare (absolute times on
-shared machines vary by 2x). With a GPU visible, the images per second are on it.
+shared machines vary by 2x), so each process times the four in turn, ``--rounds`` times
+(default 3), and reports the best time of each (the ratio is of the best times). The
+datasets run with tf.data's autotuning off (see ``images`` below). With a
+GPU visible, the images per second are on it. ``--filters`` sets the model's widths
+(default 8 16 32; notebook 01's model, camlab.gap_cnn's default, is 32 64 128).
 
     python bench/bench_stream.py                 # 5,000 and 20,000 images
     python bench/bench_stream.py --quick         # 500 and 2,000 images
-    python bench/bench_stream.py --counts 1000 4000 --steps 20
+    python bench/bench_stream.py --counts 1000 4000 --steps 20 --rounds 5
 """
 
 import argparse
@@ -39,8 +43,9 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def one_run(count, steps):
-    """Time predict, Grad-CAM and deletion on ``count`` streamed images; return a dict."""
+def one_run(count, steps, rounds, filters):
+    """Time predict, Grad-CAM and deletion on ``count`` streamed images, ``rounds``
+    times in turn; return a dict of the lists of times."""
     import keras
     import tensorflow as tf
 
@@ -48,7 +53,7 @@ def one_run(count, steps):
     from camlab.pipeline import default_batch_size
 
     keras.utils.set_random_seed(0)
-    model = camlab.gap_cnn(input_shape=SIZE, num_classes=10, filters=(8, 16, 32))
+    model = camlab.gap_cnn(input_shape=SIZE, num_classes=10, filters=tuple(filters))
 
     def image(index):
         return tf.random.stateless_uniform(SIZE, seed=tf.stack([index, tf.constant(0, tf.int64)]))
@@ -56,14 +61,20 @@ def one_run(count, steps):
     def a_map(index):
         return tf.random.stateless_uniform(SIZE[:2], seed=tf.stack([index, tf.constant(1, tf.int64)]))
 
+    # tf.data's autotuning off: its thread sleeps in growing steps (..., 1.28 s, 2.56 s),
+    # and an iterator torn down while it sleeps waits for it (measured here: a pass of
+    # 1.3 s took 2.56 s one time in three, model.predict's as well as camlab's)
+    steady = tf.data.Options()
+    steady.autotune.enabled = False
+
     def images(n, batch=BATCH):
-        return tf.data.Dataset.range(n).map(image).batch(batch).prefetch(1)
+        return tf.data.Dataset.range(n).map(image).batch(batch).prefetch(1).with_options(steady)
 
     few = max(1, count // 10)  # deletion's images
     per_call = max(1, default_batch_size(SIZE, gradients=False) // (steps + 1))
     repeated = (tf.data.Dataset.range(few).map(image).batch(per_call)
-                .map(lambda x: tf.repeat(x, steps + 1, axis=0)).prefetch(1))
-    map_stream = tf.data.Dataset.range(few).map(a_map).batch(BATCH)
+                .map(lambda x: tf.repeat(x, steps + 1, axis=0)).prefetch(1).with_options(steady))
+    map_stream = tf.data.Dataset.range(few).map(a_map).batch(BATCH).with_options(steady)
 
     def predict():
         model.predict(images(count), verbose=0)
@@ -85,20 +96,24 @@ def one_run(count, steps):
     warm = peak_mb()
     found = {"count": count, "few": few, "steps": steps, "per_call": per_call, "warm_mb": warm,
              "gpu": [d.name for d in tf.config.list_physical_devices("GPU")],
+             "filters": list(filters),
              "versions": f"camlab {camlab.__version__} | keras {keras.__version__} | "
                          f"tensorflow {tf.__version__}"}
-    for name, run in (("predict", predict), ("gradcam", gradcam), ("predict_steps", predict_steps),
-                      ("deletion", deletion)):
-        start = time.perf_counter()
-        run()
-        found[name] = time.perf_counter() - start
+    for _ in range(rounds):
+        for name, run in (("predict", predict), ("gradcam", gradcam),
+                          ("predict_steps", predict_steps), ("deletion", deletion)):
+            start = time.perf_counter()
+            run()
+            found.setdefault(name, []).append(time.perf_counter() - start)
     found["peak_mb"] = peak_mb()
     return found
 
 
-def in_fresh_process(count, steps):
+def in_fresh_process(count, args):
     """``one_run`` in a new interpreter, so that its peak memory is its own."""
-    done = subprocess.run([sys.executable, __file__, "--child", str(count), "--steps", str(steps)],
+    done = subprocess.run([sys.executable, __file__, "--child", str(count), "--steps",
+                           str(args.steps), "--rounds", str(args.rounds), "--filters",
+                           *map(str, args.filters)],
                           capture_output=True, text=True, env=dict(os.environ))
     if done.returncode != 0:
         raise SystemExit(f"the run on {count} images failed:\n{done.stderr[-3000:]}")
@@ -111,30 +126,38 @@ def main():
     parser.add_argument("--counts", type=int, nargs=2, default=None, metavar=("SMALL", "LARGE"),
                         help="the two image counts (default 5,000 and 20,000)")
     parser.add_argument("--steps", type=int, default=10, help="deletion steps (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="timings of each, in turn (default 3)")
+    parser.add_argument("--filters", type=int, nargs="+", default=[8, 16, 32],
+                        help="the model's conv widths (default 8 16 32)")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(one_run(args.child, args.steps)))
+        print(json.dumps(one_run(args.child, args.steps, args.rounds, args.filters)))
         return 0
     counts = args.counts or ((500, 2000) if args.quick else (5000, 20000))
 
-    runs = [in_fresh_process(count, args.steps) for count in counts]
+    runs = [in_fresh_process(count, args) for count in counts]
     first = runs[0]
     device = ", ".join(first["gpu"]) or "CPU only"
     print(f"{first['versions']} | {SIZE[0]}x{SIZE[1]}x{SIZE[2]} synthetic images made in tf.data "
-          f"| model gap_cnn (8-16-32) | dataset batches of {BATCH} | {device}")
+          f"| model gap_cnn ({'-'.join(map(str, first['filters']))}) | dataset batches of "
+          f"{BATCH} | {device} | best of {len(first['predict'])} rounds; ratio: camlab's "
+          "throughput / model.predict's")
+
+    def line(label, times, floor, images, note=""):
+        ratio = min(floor) / min(times)
+        print(f"{label:<32}{min(times):8.2f} s {ratio:6.2f}x {images / min(times):8.0f} images/s{note}")
+
     for run in runs:
         count, few, steps = run["count"], run["few"], run["steps"]
-        print(f"-- {count:,} images (fresh process)")
-        print(f"{'model.predict':<32}{run['predict']:8.2f} s   1.00x {count / run['predict']:8.0f} images/s")
-        print(f"{'camlab.explain_stream gradcam':<32}{run['gradcam']:8.2f} s "
-              f"{run['gradcam'] / run['predict']:6.2f}x {count / run['gradcam']:8.0f} images/s")
         forwards = few * (steps + 1)
-        print(f"{'model.predict, ' + f'{few:,} x {steps + 1}':<32}{run['predict_steps']:8.2f} s   1.00x "
-              f"{forwards / run['predict_steps']:8.0f} images/s ({forwards:,} forward passes)")
-        print(f"{'camlab.deletion, ' + f'{few:,} images':<32}{run['deletion']:8.2f} s "
-              f"{run['deletion'] / run['predict_steps']:6.2f}x {few / run['deletion']:8.0f} images/s "
-              f"({steps} steps, {run['per_call'] * (steps + 1)} images per forward pass)")
+        print(f"-- {count:,} images (fresh process)")
+        line("model.predict", run["predict"], run["predict"], count)
+        line("camlab.explain_stream gradcam", run["gradcam"], run["predict"], count)
+        line(f"model.predict, {few:,} x {steps + 1}", run["predict_steps"], run["predict_steps"],
+             forwards, f" ({forwards:,} forward passes)")
+        line(f"camlab.deletion, {few:,} images", run["deletion"], run["predict_steps"], few,
+             f" ({steps} steps, {run['per_call'] * (steps + 1)} images per forward pass)")
         print(f"{'peak resident memory':<32}{run['peak_mb']:8.0f} MB (after compiling: "
               f"{run['warm_mb']:.0f} MB)")
     small, large = runs[0], runs[-1]

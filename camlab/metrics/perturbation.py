@@ -24,6 +24,7 @@ from camlab.stream import paired
 
 
 _CURVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+RANKED = 32  # maps ranked together when images are read one pass at a time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +47,21 @@ class Curves:
 def pixel_ranks(maps) -> np.ndarray:
     """int32 (N, H, W): each pixel's place when its map is sorted from high to low.
 
-    Rank 0 is the highest value; ties keep pixel (reading) order: a stable sort.
+    Rank 0 is the highest value; ties keep pixel (reading) order: a stable sort
+    (``tf.argsort``, the maps sorted on every core at once), then each sorted
+    pixel's place, its inverse permutation.
     """
     maps = as_map_batch(maps)
-    flat = maps.reshape(len(maps), -1)
-    order = np.argsort(-flat, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None, :], axis=1)
-    return ranks.reshape(maps.shape).astype("int32")
+    return _ranks(tf.constant(maps.astype("float64", copy=False))).numpy()
+
+
+@tf.function(input_signature=[tf.TensorSpec((None, None, None), tf.float64)])
+def _ranks(maps):
+    shape = tf.shape(maps)
+    order = tf.argsort(tf.reshape(maps, (shape[0], -1)), axis=-1, direction="DESCENDING",
+                       stable=True)
+    ranks = tf.map_fn(tf.math.invert_permutation, order, parallel_iterations=4)
+    return tf.reshape(ranks, shape)
 
 
 def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
@@ -118,9 +126,10 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     per_call = max(1, (batch_size or default_batch_size(source.shape, False)) // (steps + 1))
     whole_image = 0 if kind == "deletion" else steps  # the unperturbed image's step
     curves, chosen = [], []
-    for offset, batch, batch_maps, classes in batches(per_call):
+    # Maps are ranked RANKED at a time (one sort on every core), then go per_call a pass
+    for offset, batch, batch_maps, classes in batches(max(per_call, RANKED)):
         ranks = pixel_ranks(batch_maps)
-        base = _baseline_images(baseline, batch, offset).astype("float32")
+        base = _baseline_images(baseline, batch, offset).astype("float32", copy=False)
         for i in range(0, len(batch), per_call):
             part = slice(i, i + per_call)
             probabilities, = replicas.run(run, (batch[part], ranks[part], base[part]), (counts,),
