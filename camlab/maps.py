@@ -30,10 +30,11 @@ def normalize_tensor(maps):
     span = high - low
     magnitude = tf.maximum(tf.abs(high), tf.abs(low))
     flat = span <= FLAT_SPAN * magnitude
-    # A flat map is divided by Inf, giving 0: the whole maps take one subtract, one divide
-    # (the peak is exactly 1) and one minimum (maps - low >= 0 exactly in floating point)
+    # One subtract and one divide over the whole maps; a flat map is divided by Inf, giving 0.
+    # No clipping: rounding is monotonic, so low <= m <= high gives 0 <= (m - low) / span <= 1,
+    # and the peak is (high - low) / (high - low) = 1 exactly.
     divisor = tf.where(flat, tf.fill(tf.shape(span), float("inf")), span)
-    return tf.minimum((maps - low) / divisor, 1.0)
+    return (maps - low) / divisor
 
 
 def upsample(maps, size, method="bilinear"):

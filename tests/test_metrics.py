@@ -169,6 +169,21 @@ def test_ties_are_broken_in_pixel_order(model, images):
     np.testing.assert_array_equal(ranks[0].ravel(), np.arange(256))
 
 
+def test_pixel_ranks_are_numpys_stable_descending_sort():
+    """The curves rank pixels with TensorFlow's sort; the order is NumPy's stable one,
+    ties (many, and -0.0 beside 0.0) in pixel order, float64 maps not rounded to float32."""
+    rng = np.random.default_rng(7)
+    maps = rng.integers(0, 5, size=(6, 12, 10)).astype("float64") / 4  # many ties
+    maps[0, 0, :3] = [0.0, -0.0, 0.0]
+    maps[1] = rng.random((12, 10))
+    maps[2, 0, :2] = [1.0, 1.0 + 1e-12]  # equal in float32, not in float64
+    flat = -maps.reshape(len(maps), -1)
+    order = np.argsort(flat, axis=1, kind="stable")
+    expected = np.empty_like(order)
+    np.put_along_axis(expected, order, np.arange(flat.shape[1])[None], axis=1)
+    np.testing.assert_array_equal(metrics.pixel_ranks(maps), expected.reshape(maps.shape))
+
+
 def test_baselines_number_array_blur_and_mean(model, images, maps):
     for baseline, image in [
         (0.5, np.full_like(images, 0.5)),

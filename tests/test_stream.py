@@ -261,6 +261,46 @@ def test_what_a_batch_holds_is_checked_as_an_array_is(model, seven, maps):
         camlab.explain(model, seven, "cam", strategy="two GPUs")
 
 
+def test_a_batch_is_checked_in_the_compiled_pass_as_an_array_is(model, seven):
+    """A float32 batch goes to the compiled pipeline as it is and is checked there; others
+    (float64, sizes the spec left open) are checked as they arrive. Either way the error is
+    the array's, naming the batch."""
+    infinite = seven.copy()
+    infinite[6, 1, 2, 0] = np.inf
+    with pytest.raises(InputError, match=r"batch from image 6 on.*1 Inf.*in images \[0\]"):
+        camlab.explain(model, batches(infinite), "gradcam")
+    huge = seven.astype("float64")
+    huge[2, 0, 0, 0] = 1e39  # finite in float64, Inf in float32
+    with pytest.raises(InputError, match="batch from image 0 on.*overflow float32"):
+        camlab.explain(model, batches(huge), "cam")
+    np.testing.assert_allclose(camlab.gradcam(model, batches(seven.astype("float64"))),
+                               camlab.gradcam(model, seven), atol=UNIT)
+    open_size = tf.data.Dataset.from_generator(
+        lambda: iter([seven[:3], seven[:2, :4]]),
+        output_signature=tf.TensorSpec((None, None, None, 3), tf.float32))
+    with pytest.raises(InputError, match=r"batch from image 3 on.*\(2, 4, 8, 3\)"):
+        camlab.explain(model, open_size, "cam")
+
+
+def test_a_datasets_batches_go_whole_unless_batch_size_cuts_them(model, seven, monkeypatch):
+    """As model.predict: one compiled call per batch of the dataset; batch_size= cuts it."""
+    sizes = []
+    call = camlab.pipeline._Compiled.__call__
+
+    def counted(self, images, classes, strategy=None):
+        sizes.append(len(images))
+        return call(self, images, classes, strategy)
+
+    monkeypatch.setattr(camlab.pipeline._Compiled, "__call__", counted)
+    many = np.concatenate([seven] * 3)  # 21 images, in batches of 10, 10 and 1
+    whole = camlab.explain(model, batches(many, size=10), "gradcam")
+    assert sizes == [10, 10, 1]
+    sizes.clear()
+    cut = camlab.explain(model, batches(many, size=10), "gradcam", batch_size=4)
+    assert sizes == [4, 4, 2, 4, 4, 2, 1]
+    np.testing.assert_allclose(cut.maps, whole.maps, atol=UNIT)
+
+
 # ---------------------------------------------------------------------------------------------
 # Two devices: a MirroredStrategy over two logical CPUs, in a fresh interpreter
 # ---------------------------------------------------------------------------------------------
