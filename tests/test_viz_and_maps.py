@@ -8,6 +8,16 @@ import camlab
 from tolerances import BY_HAND
 
 
+@pytest.mark.parametrize("method", ["bilinear", "bicubic", "nearest", "area", "lanczos3"])
+def test_upsample_equals_one_resize_per_map_bit_for_bit(method):
+    """camlab resizes a batch of maps as the channels of one image: the same numbers."""
+    import tensorflow as tf
+
+    maps = np.random.default_rng(2).normal(size=(5, 7, 9)).astype("float32")
+    each = tf.image.resize(maps[..., np.newaxis], (30, 17), method=method).numpy()[..., 0]
+    np.testing.assert_array_equal(camlab.upsample(maps, (30, 17), method), each)
+
+
 def test_upsample_batch_and_single():
     maps = np.arange(2 * 3 * 3, dtype="float32").reshape(2, 3, 3)
     out = camlab.upsample(maps, (28, 28))
