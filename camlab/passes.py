@@ -5,8 +5,9 @@ Each builder returns ``run(images, classes, rewriter)`` for a batch of images
 returns five tensors of B rows: the values (maps (B, h, w) or (B, H, W),
 input gradients (B, H, W, C), or probabilities), the class of each image,
 the class scores (B, classes), the probabilities (B, classes), and whether
-each image's values (raw and as returned) and scores are finite. ``camlab.pipeline`` compiles it and runs it
-on one device or on a strategy's replicas (``camlab.replicas``).
+each image's values and scores are finite (for maps: the raw maps, with room
+to be upsampled and scaled, see ``HEADROOM``). ``camlab.pipeline`` compiles it
+and runs it on one device or on a strategy's replicas (``camlab.replicas``).
 """
 
 from __future__ import annotations
