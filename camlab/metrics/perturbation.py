@@ -128,7 +128,7 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     curves, chosen = [], []
     # Maps are ranked RANKED at a time (one sort on every core), then go per_call a pass
     for offset, batch, batch_maps, classes in batches(max(per_call, RANKED)):
-        ranks = pixel_ranks(batch_maps)
+        ranks = _ranks(tf.constant(batch_maps)).numpy()  # paired checked them: float64
         base = _baseline_images(baseline, batch, offset).astype("float32", copy=False)
         for i in range(0, len(batch), per_call):
             part = slice(i, i + per_call)
