@@ -8,6 +8,7 @@ learners and by ``camlab.viz``.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from camlab.checks import as_maps, check_interpolation, check_size
@@ -54,6 +55,8 @@ def upsample(maps, size, method="bilinear"):
     check_interpolation(method)
     batch, single = as_maps(maps)
     height, width = check_size(size)
+    if len(batch) == 0:  # no maps are no channels, which tf.image.resize refuses
+        return np.zeros((0, height, width), dtype="float32")
     out = upsample_tensor(tf.constant(batch.astype("float32", copy=False)), (height, width),
                           method).numpy()
     return out[0] if single else out

@@ -182,6 +182,7 @@ def test_pixel_ranks_are_numpys_stable_descending_sort():
     expected = np.empty_like(order)
     np.put_along_axis(expected, order, np.arange(flat.shape[1])[None], axis=1)
     np.testing.assert_array_equal(metrics.pixel_ranks(maps), expected.reshape(maps.shape))
+    assert metrics.pixel_ranks(maps[:0]).shape == (0, 12, 10)  # an empty batch, as NumPy's gave
 
 
 def test_baselines_number_array_blur_and_mean(model, images, maps):

@@ -16,6 +16,7 @@ def test_upsample_equals_one_resize_per_map_bit_for_bit(method):
     maps = np.random.default_rng(2).normal(size=(5, 7, 9)).astype("float32")
     each = tf.image.resize(maps[..., np.newaxis], (30, 17), method=method).numpy()[..., 0]
     np.testing.assert_array_equal(camlab.upsample(maps, (30, 17), method), each)
+    assert camlab.upsample(maps[:0], (30, 17), method).shape == (0, 30, 17)  # no maps: none
 
 
 def test_upsample_batch_and_single():

@@ -52,6 +52,8 @@ def pixel_ranks(maps) -> np.ndarray:
     pixel's place, its inverse permutation.
     """
     maps = as_map_batch(maps)
+    if len(maps) == 0:  # tf.map_fn cannot stack no rows: nothing to rank
+        return np.zeros(maps.shape, dtype="int32")
     return _ranks(tf.constant(maps.astype("float64", copy=False))).numpy()
 
 
