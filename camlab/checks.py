@@ -18,6 +18,7 @@ Nothing here imports TensorFlow or Keras: the checks run before any model does.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -305,6 +306,25 @@ def as_maps(maps, name="maps", *, single=True):
     return array, one
 
 
+def as_finite_float32(values, name, shapes) -> np.ndarray:
+    """Any numeric array as float32, or an ``InputError``: not numbers, NaN, Inf, or
+    values beyond float32's range. ``shapes`` says what to pass, e.g. "(H, W, C)"."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):
+        array = np.asarray(values, dtype=object)
+    if array.dtype == object or array.dtype.kind not in "fiub":
+        raise InputError(f"{name} must be a numeric array {shapes}; got "
+                         f"{type(values).__name__} of dtype {array.dtype}.")
+    with np.errstate(over="ignore"):  # beyond float32: Inf, refused below
+        array = array.astype("float32", copy=False)
+    if not np.isfinite(array).all():
+        raise InputError(
+            f"{name} contain NaN or Inf values, or values beyond float32's range (about "
+            "3.4e38), the type camlab computes in; replace them first, e.g. np.nan_to_num.")
+    return array
+
+
 def as_map_batch(maps, name="maps") -> np.ndarray:
     """A batch of maps (N, h, w), checked as ``as_maps``, as float64 (for scores)."""
     return as_maps(maps, name, single=False)[0].astype("float64")
@@ -381,10 +401,17 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+def _is_finite_number(value) -> bool:
+    try:  # math.isfinite: any Python int, where np.isfinite refuses one beyond int64
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64's range
+        return False
+
+
 def check_number(value, name, *, low=None, high=None, positive=False) -> float:
     """A finite real number, optionally in [low, high] or > 0."""
     finite = (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-              and np.isfinite(value))
+              and _is_finite_number(value))
     if not finite or (low is not None and value < low) or (high is not None and value > high) \
             or (positive and value <= 0):
         where = ("> 0" if positive else f"in [{low}, {high}]" if high is not None

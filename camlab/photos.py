@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from camlab.checks import check_count
+from camlab.checks import as_finite_float32, check_count
 from camlab.course import fast_mode, notice
 from camlab.data import stratified_split
 from camlab.download import asset_path, extract_zip, fetch, file_hash
@@ -79,12 +79,9 @@ def preprocess(images, backbone="resnet50"):
     if tf.is_tensor(images) or keras.backend.is_keras_tensor(images):
         _check_rgb(tuple(images.shape))
         return PREPROCESSING[backbone](keras.ops.cast(images, "float32"))
-    try:
-        array = np.array(images, dtype="float32", copy=True)  # Keras edits float arrays in place
-    except (TypeError, ValueError):
-        raise InputError("Photos must be a numeric array (N, H, W, 3) or (H, W, 3); got "
-                         f"{type(images).__name__} that is not one.") from None
+    array = as_finite_float32(images, "Photos", "(N, H, W, 3) or (H, W, 3)")
     _check_rgb(array.shape)
+    array = array.copy()  # Keras edits float arrays in place; the caller's stays as it was
     return PREPROCESSING[backbone](array)
 
 

@@ -11,7 +11,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from camlab.checks import as_maps, check_named
+from camlab.checks import as_finite_float32, as_maps, check_named
 from camlab.errors import InputError
 from camlab.maps import normalize, upsample
 
@@ -46,22 +46,17 @@ def gradient_image(gradients) -> np.ndarray:
     one channel comes back as (H, W), three as (H, W, 3). Batches (N, H, W, C)
     are scaled image by image.
     """
-    array = _numeric(gradients, "gradients")
-    if array.ndim not in (3, 4):
-        raise InputError(f"gradients must be (H, W, C) or (N, H, W, C); got {array.shape}.")
+    array = as_finite_float32(gradients, "gradients", "(H, W, C) or (N, H, W, C)")
+    if array.ndim not in (3, 4) or 0 in array.shape:
+        raise InputError(f"gradients must be (H, W, C) or (N, H, W, C), with at least one "
+                         f"pixel; got {array.shape}.")
     axes = tuple(range(array.ndim - 3, array.ndim))
-    centred = array - array.mean(axis=axes, keepdims=True)
+    wide = array.astype("float64")  # sums of float32 gradients near 3e38 overflow float32
+    centred = wide - wide.mean(axis=axes, keepdims=True)
     spread = centred.std(axis=axes, keepdims=True)
     scaled = np.clip(0.5 + 0.15 * centred / np.where(spread > 0, spread, 1.0), 0.0, 1.0)
+    scaled = scaled.astype("float32")
     return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
-
-
-def _numeric(values, name) -> np.ndarray:
-    """``values`` as a float32 array, or an ``InputError`` saying they are not numbers."""
-    try:
-        return np.asarray(values, dtype="float32")
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric array; got {type(values).__name__}.") from None
 
 
 def colorize(heatmap, cmap="jet") -> np.ndarray:

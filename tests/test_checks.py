@@ -576,13 +576,26 @@ def _digits():
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(value=ODD_VALUES)
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # NumPy saying NaN or overflow is near
 def test_random_bad_arguments_raise_only_camlab_errors(name, value):
+    """An odd argument gets a CamlabError, or an answer without NaN or Inf in it."""
     try:
-        PUBLIC_CALLS[name](value)
+        found = PUBLIC_CALLS[name](value)
     except CamlabError:
-        pass
+        found = None
+    for array in _float_arrays(found):
+        assert np.isfinite(array).all(), f"{name}({value!r:.60}) answered NaN or Inf"
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def _float_arrays(found):
+    """The float arrays in an answer: itself, its fields, its items (one level down)."""
+    fields = vars(found).values() if hasattr(found, "__dataclass_fields__") else ()
+    items = found if isinstance(found, (tuple, list)) else ()
+    for value in (found, *fields, *items):
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            yield value
 
 
 def test_a_keras_2_model_is_named_as_such():
@@ -676,3 +689,23 @@ def test_guided_backprop_sees_keras_ops_relu_in_a_graph():
     with_layers = build(lambda t: keras.layers.Activation("relu")(t))
     with_layers.set_weights(with_ops.get_weights())
     assert_modifiers_see_the_same_relus(with_ops, with_layers)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_non_finite_gradients_photos_and_numbers_are_told_not_warned():
+    """NaN, Inf and values past float32 get a CamlabError, not NumPy's RuntimeWarning and
+    a NaN answer; gradients near float32's limit still give a finite image."""
+    for bad in (np.full((4, 4, 3), np.nan), np.full((4, 4, 3), 1e39)):
+        with pytest.raises(InputError, match="float32's range"):
+            camlab.gradient_image(bad)
+        with pytest.raises(InputError, match="float32's range"):
+            camlab.preprocess(bad)
+    with pytest.raises(InputError, match="at least one pixel"):
+        camlab.gradient_image(np.zeros((2, 0, 3)))
+    huge = np.full((4, 4, 3), 3e38, "float32")
+    huge[0, 0] = -3e38
+    assert np.isfinite(camlab.gradient_image(huge)).all()
+    with pytest.raises(InputError, match="sigma"):
+        camlab.metrics.centre_maps(2, (4, 4), sigma=-2 ** 63 - 1)  # past int64
+    with pytest.raises(InputError, match="sigma"):
+        camlab.metrics.centre_maps(2, (4, 4), sigma=10 ** 400)  # past float64
