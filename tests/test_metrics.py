@@ -1,7 +1,10 @@
 """Metrics of notebook 05, checked against hand computations on tiny models."""
 
+import warnings
+
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 from scipy import stats
 
@@ -185,6 +188,52 @@ def test_pixel_ranks_are_numpys_stable_descending_sort():
     assert metrics.pixel_ranks(maps[:0]).shape == (0, 12, 10)  # an empty batch, as NumPy's gave
 
 
+def numpy_ranks(maps):
+    order = np.argsort(-maps.reshape(len(maps), -1), axis=1, kind="stable")
+    expected = np.empty_like(order)
+    np.put_along_axis(expected, order, np.arange(order.shape[1])[None], axis=1)
+    return expected.reshape(maps.shape)
+
+
+def test_float32_maps_are_ranked_by_their_bits_as_numpy_ranks_them():
+    """Maps of float32 numbers take the fast keys (value bits above the pixel index): the
+    same order as NumPy's stable sort across signs, zeros of both signs, ties, subnormals,
+    float32's extremes, and as float32 or float64 arrays."""
+    from camlab.metrics.perturbation import _rank_keys
+
+    rng = np.random.default_rng(3)
+    maps = rng.normal(size=(5, 9, 11)).astype("float32")
+    maps[0] = rng.integers(-2, 3, size=(9, 11))  # many ties, negative ones too
+    maps[1, 0, :6] = [0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38]
+    maps[2] = 0.0  # flat: pixel order
+    maps[3] *= 1e-30
+    keys = _rank_keys(maps.astype("float64"))
+    assert keys.max() >= maps[0].size  # the value bits are in: the fast keys, not ranks
+    np.testing.assert_array_equal(metrics.pixel_ranks(maps), numpy_ranks(maps.astype("float64")))
+    np.testing.assert_array_equal(metrics.pixel_ranks(maps.astype("float64")),
+                                  numpy_ranks(maps.astype("float64")))
+
+
+def test_deletion_steps_change_the_same_pixels_with_either_keys():
+    """The fast keys (float32 maps) and the ranks (other float64 maps) pick, at every
+    step, the same pixels: the counts[s] first in the stable order."""
+    from camlab.metrics.perturbation import _ranks, _rank_keys, _step_thresholds
+
+    rng = np.random.default_rng(4)
+    maps = rng.integers(0, 6, size=(4, 16, 16)).astype("float64")
+    maps[1] = rng.random((16, 16)).astype("float32")
+    counts = np.round(np.arange(8) * 256 / 7).astype("int64")
+    fast = _rank_keys(maps)
+    ranks = _ranks(tf.constant(maps)).numpy().reshape(4, -1).astype("int64")
+    assert fast.max() >= 256 and ranks.max() == 255
+    for keys in (fast, ranks):
+        thresholds = _step_thresholds(keys, counts)
+        changed = keys[:, None] < thresholds[:, :, None]  # (N, steps + 1, pixels)
+        np.testing.assert_array_equal(changed.sum(axis=-1), np.broadcast_to(counts, (4, 8)))
+        expected = numpy_ranks(maps).reshape(4, 1, -1) < counts[None, :, None]
+        np.testing.assert_array_equal(changed, expected)
+
+
 def test_baselines_number_array_blur_and_mean(model, images, maps):
     for baseline, image in [
         (0.5, np.full_like(images, 0.5)),
@@ -228,6 +277,10 @@ def test_curves_refuse_bad_input(model, images, maps):
         camlab.insertion(model, images, maps, baseline="noise")
     with pytest.raises(camlab.CamlabError, match="baseline"):
         camlab.insertion(model, images, maps, baseline=np.zeros((3, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # told, not warned: no RuntimeWarning from the cast
+        with pytest.raises(camlab.CamlabError, match="float32's range"):
+            camlab.deletion(model, images, maps, baseline=1e39)
     with pytest.raises(camlab.CamlabError, match="class_index"):
         camlab.deletion(model, images, maps, class_index=7)
     with pytest.raises(camlab.CamlabError, match="NaN"):

@@ -16,7 +16,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from camlab import graph, replicas
-from camlab.checks import as_map_batch, check_batch_size
+from camlab.checks import as_finite_float32, as_map_batch, check_batch_size
 from camlab.errors import InputError, ModelError
 from camlab.forward import model_probabilities
 from camlab.pipeline import default_batch_size
@@ -47,14 +47,57 @@ class Curves:
 def pixel_ranks(maps) -> np.ndarray:
     """int32 (N, H, W): each pixel's place when its map is sorted from high to low.
 
-    Rank 0 is the highest value; ties keep pixel (reading) order: a stable sort
-    (``tf.argsort``, the maps sorted on every core at once), then each sorted
-    pixel's place, its inverse permutation.
+    Rank 0 is the highest value; ties keep pixel (reading) order, as NumPy's
+    stable sort of the negated map does. The pixels are sorted by their keys
+    (``_rank_keys``), then each sorted pixel's place is read back.
     """
     maps = as_map_batch(maps)
-    if len(maps) == 0:  # tf.map_fn cannot stack no rows: nothing to rank
-        return np.zeros(maps.shape, dtype="int32")
-    return _ranks(tf.constant(maps.astype("float64", copy=False))).numpy()
+    keys = _rank_keys(maps.astype("float64", copy=False))
+    order = np.argsort(keys, axis=1)  # keys all differ: any sort is the stable one
+    ranks = np.empty(keys.shape, dtype="int32")
+    np.put_along_axis(ranks, order, np.arange(keys.shape[1], dtype="int32")[np.newaxis], axis=1)
+    return ranks.reshape(maps.shape)
+
+
+INDEX_BITS = 30  # pixels per map up to 2**30 get the fast keys
+
+
+def _rank_keys(maps) -> np.ndarray:
+    """int64 (N, H * W): one key per pixel, all different, that sort in rank order.
+
+    maps: float64 (N, H, W), finite. A map whose values are float32 numbers
+    (camlab's maps are) gets, for each pixel, its value's 32 bits turned into an
+    integer that grows as the value falls, with the pixel's index in the bits
+    below: an ordinary sort of these keys is the stable sort from high to low,
+    and NumPy sorts 64-bit integers with SIMD instructions, several times
+    faster than any stable sort of the values. Other maps get their ranks
+    (``tf.argsort``, stable) as keys.
+    """
+    pixels = int(np.prod(maps.shape[1:]))
+    flat = maps.reshape(len(maps), pixels)
+    index_bits = max(1, (pixels - 1).bit_length())
+    values = flat.astype("float32")
+    if len(flat) and (index_bits > INDEX_BITS or not np.array_equal(values, flat)):
+        return _ranks(tf.constant(maps)).numpy().reshape(flat.shape).astype("int64")
+    values += np.float32(0.0)  # -0.0 becomes 0.0: equal values get equal bits
+    bits = values.view("uint32")
+    flip = bits >> 31  # 1 for negative values: their bits already grow as they fall
+    flip -= 1  # 0 for negative values, 0xFFFFFFFF for the rest
+    flip &= 0x7FFFFFFF  # positive values: all bits but the sign flipped, so they shrink
+    bits ^= flip  # as they grow, and every negative value comes after every positive one
+    keys = bits.astype("int64")
+    keys <<= index_bits
+    keys |= np.arange(pixels, dtype="int64")[np.newaxis]
+    return keys
+
+
+def _step_thresholds(keys, counts) -> np.ndarray:
+    """int64 (N, steps + 1): at step s the pixels whose key is below row[s] have
+    changed, counts[s] of them (the keys of ``_rank_keys``, counts from 0 to H * W)."""
+    ordered = np.sort(keys, axis=1)
+    pixels = keys.shape[1]
+    inside = np.minimum(counts, pixels - 1)
+    return np.where(counts < pixels, ordered[:, inside], np.iinfo("int64").max)
 
 
 @tf.function(input_signature=[tf.TensorSpec((None, None, None), tf.float64)])
@@ -77,7 +120,7 @@ def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
             return np.broadcast_to(batch.mean(axis=(1, 2), keepdims=True), batch.shape)
         raise InputError(f"baseline must be a number, an image-shaped array, 'blur' or "
                          f"'mean'; got {baseline!r}.")
-    value = np.asarray(baseline, dtype="float32")
+    value = as_finite_float32(baseline, "baseline", "(a number, (H, W, C) or (N, H, W, C))")
     if value.ndim == 4 and len(value) > 1:  # one baseline per image
         value = value[offset:offset + len(batch)]
     try:
@@ -85,20 +128,18 @@ def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
     except ValueError:
         raise InputError(f"baseline of shape {value.shape} does not fit images "
                          f"{batch.shape}; give a number, (H, W, C) or (N, H, W, C).") from None
-    if not np.isfinite(value).all():
-        raise InputError("baseline contains NaN or Inf.")
     return value
 
 
 
 
 def _curve_function(anatomy, steps, kind):
-    """Compiled: (images, ranks, baseline, counts) -> probabilities (B, steps + 1, classes)."""
+    """Compiled: (images, keys, baseline, thresholds) -> probabilities (B, steps + 1, classes)."""
     probabilities = model_probabilities(anatomy)
     height, width, channels = input_shape = anatomy.input_shape
 
-    def run(images, ranks, baseline, counts):
-        changed = ranks[:, tf.newaxis] < counts[tf.newaxis, :, tf.newaxis, tf.newaxis]
+    def run(images, keys, baseline, thresholds):
+        changed = keys[:, tf.newaxis] < thresholds[:, :, tf.newaxis, tf.newaxis]
         show_image = tf.logical_not(changed) if kind == "deletion" else changed
         stacked = tf.where(show_image[..., tf.newaxis], images[:, tf.newaxis],
                            baseline[:, tf.newaxis])  # (B, steps + 1, H, W, C)
@@ -106,9 +147,9 @@ def _curve_function(anatomy, steps, kind):
         return tf.reshape(probabilities(flat), (tf.shape(images)[0], steps + 1, -1))
 
     signature = [tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
-                 tf.TensorSpec((None, height, width), tf.int32),
+                 tf.TensorSpec((None, height, width), tf.int64),
                  tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
-                 tf.TensorSpec((steps + 1,), tf.int32)]
+                 tf.TensorSpec((None, steps + 1), tf.int64)]
     return tf.function(run, input_signature=signature)
 
 
@@ -122,20 +163,23 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
         raise InputError(f"steps must be an int from 1 to H * W = {pixels}; got {steps!r}.")
     steps = int(steps)
     _baseline_images(baseline, np.zeros((1,) + source.shape, "float32"))  # check it now
-    counts = tf.constant(np.round(np.arange(steps + 1) * pixels / steps).astype("int32"))
+    counts = np.round(np.arange(steps + 1) * pixels / steps).astype("int64")
     run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps),
                                  lambda: _curve_function(anatomy, steps, kind))
     per_call = max(1, (batch_size or default_batch_size(source.shape, False)) // (steps + 1))
     whole_image = 0 if kind == "deletion" else steps  # the unperturbed image's step
     curves, chosen = [], []
-    # Maps are ranked RANKED at a time (one sort on every core), then go per_call a pass
+    # Maps are ranked RANKED at a time (one NumPy call each), then go per_call a pass
     for offset, batch, batch_maps, classes in batches(max(per_call, RANKED)):
-        ranks = _ranks(tf.constant(batch_maps)).numpy()  # paired checked them: float64
+        keys = _rank_keys(batch_maps)  # paired checked them: float64
+        thresholds = _step_thresholds(keys, counts)
+        keys = keys.reshape(batch_maps.shape)
         base = _baseline_images(baseline, batch, offset).astype("float32", copy=False)
         for i in range(0, len(batch), per_call):
             part = slice(i, i + per_call)
-            probabilities, = replicas.run(run, (batch[part], ranks[part], base[part]), (counts,),
-                                          strategy)  # (B, steps + 1, classes)
+            probabilities, = replicas.run(
+                run, (batch[part], keys[part], base[part], thresholds[part]), (),
+                strategy)  # (B, steps + 1, classes)
             picked = np.where(classes[part] < 0, probabilities[:, whole_image].argmax(axis=-1),
                               classes[part])
             curves.append(probabilities[np.arange(len(picked)), :, picked])
@@ -145,7 +189,7 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
         raise ModelError("The model gave NaN or Inf probabilities; check its weights "
                          "(np.isfinite(model.predict(images)).all()).")
     auc = (curves.sum(axis=1, dtype="float64") - (curves[:, 0] + curves[:, -1]) / 2.0) / steps
-    return Curves(curves=curves.astype("float32"), auc=auc, fractions=counts.numpy() / pixels,
+    return Curves(curves=curves.astype("float32"), auc=auc, fractions=counts / pixels,
                   class_index=chosen.astype("int64"), kind=kind)
 
 
