@@ -7,13 +7,15 @@ Python process runs, so its peak resident memory (``ru_maxrss``) is that run's a
 
 - ``model.predict`` on the dataset: the floor;
 - ``camlab.explain_stream(..., "gradcam")``, consuming the maps batch by batch;
+- Grad-CAM written by hand in one ``tf.function``, nothing checked: the least work any
+  Grad-CAM does (dS/dA, the weighted sum, upsampling, scaling), beside the forward pass;
 - ``camlab.deletion`` with ``--steps`` steps on the first tenth of the images (its maps a
   second stream), against ``model.predict`` on the same images repeated steps + 1 times
   (each image is made once and repeated inside the batch): deletion's own floor.
 
 Streaming means the peak memory does not grow with the number of images: the last line
 compares the two counts. Ratios taken in one run are what to compare (absolute times on
-shared machines vary by 2x), so each process times the four in turn, ``--rounds`` times
+shared machines vary by 2x), so each process times the five in turn, ``--rounds`` times
 (default 3), and reports the best time of each (the ratio is of the best times). The
 datasets run with tf.data's autotuning off (see ``images`` below). With a
 GPU visible, the images per second are on it. ``--filters`` sets the model's widths
@@ -83,6 +85,30 @@ def one_run(count, steps, rounds, filters):
         for explanation in camlab.explain_stream(model, images(count), "gradcam"):
             explanation.maps.max()  # each batch's maps, then dropped
 
+    # The least any Grad-CAM can do, written by hand in one tf.function: the forward pass,
+    # dS/dA, its mean, the weighted sum, ReLU, bilinear upsampling and min-max scaling;
+    # nothing checked, no probabilities. What camlab adds is the gap between the two lines.
+    features_and_scores = keras.Model(model.inputs, [model.get_layer("last_conv").output,
+                                                     model.get_layer("gap").output])
+    kernel, bias = model.get_layer("classifier").weights
+
+    @tf.function(input_signature=[tf.TensorSpec((None,) + SIZE, tf.float32)])
+    def by_hand(batch):
+        with tf.GradientTape() as tape:
+            feature_maps, pooled = features_and_scores(batch, training=False)
+            scores = pooled @ kernel + bias
+            score = tf.reduce_max(scores, axis=-1)
+        weights = tf.reduce_mean(tape.gradient(score, feature_maps), axis=(1, 2))
+        maps = tf.nn.relu(tf.einsum("nhwk,nk->nhw", feature_maps, weights))
+        maps = tf.image.resize(maps[..., tf.newaxis], SIZE[:2])[..., 0]
+        low = tf.reduce_min(maps, axis=(1, 2), keepdims=True)
+        high = tf.reduce_max(maps, axis=(1, 2), keepdims=True)
+        return (maps - low) / tf.maximum(high - low, 1e-12)
+
+    def gradcam_by_hand():
+        for batch in images(count):
+            by_hand(batch).numpy().max()
+
     def predict_steps():
         model.predict(repeated, verbose=0)
 
@@ -91,6 +117,7 @@ def one_run(count, steps, rounds, filters):
 
     model.predict(images(BATCH), verbose=0)  # compile everything once before timing
     list(camlab.explain_stream(model, images(BATCH), "gradcam"))
+    by_hand(next(iter(images(BATCH))))
     model.predict(repeated.take(1), verbose=0)
     camlab.deletion(model, images(2, 2), map_stream.unbatch().take(2).batch(2), steps=steps)
     warm = peak_mb()
@@ -101,6 +128,7 @@ def one_run(count, steps, rounds, filters):
                          f"tensorflow {tf.__version__}"}
     for _ in range(rounds):
         for name, run in (("predict", predict), ("gradcam", gradcam),
+                          ("gradcam_by_hand", gradcam_by_hand),
                           ("predict_steps", predict_steps), ("deletion", deletion)):
             start = time.perf_counter()
             run()
@@ -154,6 +182,7 @@ def main():
         print(f"-- {count:,} images (fresh process)")
         line("model.predict", run["predict"], run["predict"], count)
         line("camlab.explain_stream gradcam", run["gradcam"], run["predict"], count)
+        line("Grad-CAM by hand (the least)", run["gradcam_by_hand"], run["predict"], count)
         line(f"model.predict, {few:,} x {steps + 1}", run["predict_steps"], run["predict_steps"],
              forwards, f" ({forwards:,} forward passes)")
         line(f"camlab.deletion, {few:,} images", run["deletion"], run["predict_steps"], few,

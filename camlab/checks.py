@@ -29,9 +29,7 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "area", "lanczos3")
 MODIFIERS = (None, "guided", "relu")  # how gradients pass back through ReLUs (camlab.backprop)
 
 
-# ----------------------------------------------------------------------------
-# Images and classes
-# ----------------------------------------------------------------------------
+# --- Images and classes -----------------------------------------------------------------
 
 def as_image_batch(images, input_shape) -> np.ndarray:
     """Check ``images`` against a model input (H, W, C) and return float32 (N, H, W, C).
@@ -42,18 +40,9 @@ def as_image_batch(images, input_shape) -> np.ndarray:
     """
     if hasattr(images, "numpy"):  # a tf.Tensor or a Keras variable
         images = images.numpy()
-    try:
-        array = np.asarray(images)
-    except (ValueError, TypeError) as error:  # a ragged list of images
-        raise InputError(
-            "images must be one array of equally sized images (N, H, W, C); these "
-            f"could not be stacked ({error}). Resize them to one size and pass "
-            "np.stack(images)."
-        ) from None
+    array = _numeric(images, "images", "one array (N, H, W, C) of equally sized images")
     expected = tuple(input_shape)
     shown = "(N, " + ", ".join("?" if d is None else str(d) for d in expected) + ")"
-    if array.dtype == object or array.dtype.kind not in "fiub":
-        raise InputError(f"images must be a numeric array; got dtype {array.dtype}.")
     if array.dtype.kind in "iub":
         raise InputError(
             f"images have dtype {array.dtype}; the model expects float images "
@@ -196,9 +185,7 @@ def check_named(name, indices, class_names) -> None:
         )
 
 
-# ----------------------------------------------------------------------------
-# Options of explain and its friends
-# ----------------------------------------------------------------------------
+# --- Options of explain and its friends -------------------------------------------------
 
 def check_method(method, registry):
     """The registered entry of ``method``, a name in ``registry`` (``camlab.METHODS``)."""
@@ -266,9 +253,7 @@ def check_threshold(threshold) -> float:
     return value
 
 
-# ----------------------------------------------------------------------------
-# Maps and boxes
-# ----------------------------------------------------------------------------
+# --- Maps and boxes ---------------------------------------------------------------------
 
 def as_maps(maps, name="maps", *, single=True):
     """Check maps and return them as float (N, h, w), and whether one map was given.
@@ -279,13 +264,8 @@ def as_maps(maps, name="maps", *, single=True):
     takes maps treats NaN the same way: as an error, never a silent answer.
     Float maps keep their float type; others become float32.
     """
-    try:
-        array = np.asarray(maps)
-    except (ValueError, TypeError):
-        array = np.asarray(maps, dtype=object)
-    if array.dtype == object or array.dtype.kind not in "fiub":
-        raise InputError(f"{name} must be numeric arrays; got dtype {array.dtype}.")
     wanted = "one map (h, w) or a batch (N, h, w)" if single else "a batch (N, h, w)"
+    array = _numeric(maps, name, wanted)
     if array.ndim == 2 and single:
         array, one = array[np.newaxis], True
     elif array.ndim == 3:
@@ -309,19 +289,26 @@ def as_maps(maps, name="maps", *, single=True):
 def as_finite_float32(values, name, shapes) -> np.ndarray:
     """Any numeric array as float32, or an ``InputError``: not numbers, NaN, Inf, or
     values beyond float32's range. ``shapes`` says what to pass, e.g. "(H, W, C)"."""
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError):
-        array = np.asarray(values, dtype=object)
-    if array.dtype == object or array.dtype.kind not in "fiub":
-        raise InputError(f"{name} must be a numeric array {shapes}; got "
-                         f"{type(values).__name__} of dtype {array.dtype}.")
+    array = _numeric(values, name, f"a numeric array {shapes}")
     with np.errstate(over="ignore"):  # beyond float32: Inf, refused below
         array = array.astype("float32", copy=False)
     if not np.isfinite(array).all():
         raise InputError(
             f"{name} contain NaN or Inf values, or values beyond float32's range (about "
             "3.4e38), the type camlab computes in; replace them first, e.g. np.nan_to_num.")
+    return array
+
+
+def _numeric(values, name, wanted) -> np.ndarray:
+    """``values`` as a NumPy array of numbers, or an ``InputError`` asking for ``wanted``."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):  # ragged rows: told below, as dtype object
+        array = np.asarray(values, dtype=object)
+    if array.dtype == object or array.dtype.kind not in "fiub":
+        raise InputError(f"{name} must be {wanted} of numbers; got {type(values).__name__} of "
+                         f"dtype {array.dtype}. Rows of unequal sizes? Make them equal, then "
+                         "np.stack them.")
     return array
 
 
@@ -383,22 +370,13 @@ def box_table(boxes, count=None, size=None) -> np.ndarray:
     return table
 
 
-# ----------------------------------------------------------------------------
-# Numbers
-# ----------------------------------------------------------------------------
+# --- Numbers ----------------------------------------------------------------------------
 
-def check_count(value, name="count") -> int:
-    """A whole number, at least 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
-        raise InputError(f"{name} must be a whole number, at least 1; got {value!r}.")
+def check_count(value, name="count", low=1) -> int:
+    """A whole number, at least ``low`` (a seed: ``check_count(seed, "seed", low=0)``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < low:
+        raise InputError(f"{name} must be a whole number, at least {low}; got {value!r}.")
     return int(value)
-
-
-def check_seed(seed) -> int:
-    """A random seed: a whole number >= 0."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise InputError(f"seed must be a whole number >= 0; got {seed!r}.")
-    return int(seed)
 
 
 def _is_finite_number(value) -> bool:

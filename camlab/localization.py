@@ -28,7 +28,7 @@ import numpy as np
 
 from camlab.boxes import mask_boxes
 from camlab.data import load_mnist
-from camlab.checks import check_count, check_number, check_seed
+from camlab.checks import check_count, check_number
 from camlab.errors import InputError
 
 INK = 0.2  # a pasted pixel brighter than this is the digit's ink (its mask)
@@ -171,7 +171,7 @@ def localization_set(split="train", count=None, objects=1, canvas=64, sizes=None
     canvas = check_count(canvas, "canvas (the side of the image, in pixels)")
     if canvas < 32:
         raise InputError(f"canvas must be at least 32 pixels; got {canvas}.")
-    seed = check_seed(seed)
+    seed = check_count(seed, "seed", low=0)
     noise = check_number(noise, "noise (a standard deviation)", low=0.0)
     if sizes is not None and (isinstance(sizes, (str, bytes)) or np.shape(sizes) != (2,)):
         raise InputError(f"sizes must be (smallest, largest), two whole numbers of pixels; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from camlab.checks import check_count, check_number, check_seed, check_size
+from camlab.checks import check_count, check_number, check_size
 from camlab.errors import InputError
 
 
@@ -18,7 +18,8 @@ def random_maps(count, size, seed=0) -> np.ndarray:
 
     count: a whole number >= 1; size: (H, W); seed: a whole number >= 0.
     """
-    count, (height, width), seed = check_count(count), check_size(size), check_seed(seed)
+    count, (height, width) = check_count(count), check_size(size)
+    seed = check_count(seed, "seed", low=0)
     return np.random.default_rng(seed).random((count, height, width)).astype("float32")
 
 
