@@ -250,10 +250,10 @@ class Classes:
 
 def paired(model, images, maps, class_index=None, count=None):
     """A source of images and their maps for the metrics: (``Images``, the model's
-    ``Anatomy`` at their size, ``batches(size)``) yielding (offset, images (B, H, W, C) float32, maps (B, H, W)
-    float64, classes int32 (B,), -1 = the predicted class). ``maps``: an array (N, H, W)
-    (one (H, W) map for one image), or, with a dataset of images, a dataset of maps
-    batched as the images."""
+    ``Anatomy`` at their size, ``batches(size)``) yielding (offset, images (B, H, W, C)
+    float32, maps (B, H, W) float (float32, or float64 as given), classes int32 (B,),
+    -1 = the predicted class). ``maps``: an array (N, H, W) (one (H, W) map for one
+    image), or, with a dataset of images, a dataset of maps batched as the images."""
     source = image_source(model, images, count)
     size = source.shape[:2]
     if is_dataset(maps):
@@ -290,8 +290,7 @@ def paired(model, images, maps, class_index=None, count=None):
                 raise InputError(f"The maps for images {offset} .. {offset + len(batch) - 1} are "
                                  f"{'missing' if part is None else part.shape}; give one map per "
                                  f"image at the image's size {batch.shape[:3]}, batched alike.")
-            yield offset, batch, as_maps(part)[0].astype("float64"), classes.at(offset, len(batch),
-                                                                                 labels)
+            yield offset, batch, as_maps(part)[0], classes.at(offset, len(batch), labels)
             total = offset + len(batch)
         if table is not None and len(table) != total:
             raise InputError(f"{len(table)} maps for {total} images; give one map per image.")

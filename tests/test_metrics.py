@@ -251,6 +251,34 @@ def test_baselines_number_array_blur_and_mean(model, images, maps):
     np.testing.assert_allclose(blurred.curves[:, -1], probabilities(model, blur)[:, 0], atol=BY_HAND)
 
 
+def test_one_baseline_for_all_is_the_same_as_one_per_image(model, images, maps):
+    """A number, one image (H, W, C) or (1, H, W, C) goes to the graph once, for every image:
+    the curves of its copy per image."""
+    one = np.random.default_rng(8).random((16, 16, 1)).astype("float32")
+    per_image = camlab.deletion(model, images, maps, steps=4, baseline=np.stack([one] * 4))
+    for shared in (one, one[np.newaxis]):
+        found = camlab.deletion(model, images, maps, steps=4, baseline=shared)
+        np.testing.assert_allclose(found.curves, per_image.curves, atol=BY_HAND)
+
+
+@pytest.mark.parametrize("kind", ["deletion", "insertion"])
+def test_any_forward_pass_size_gives_the_same_curves(model, images, maps, kind):
+    """The images of one call go through the model batch_size // (steps + 1) at a time, in
+    a loop inside the graph (the last part smaller): each part picks its own classes."""
+    five = np.concatenate([images, images[:1]]), np.concatenate([maps, maps[:1]])
+    for class_index in (None, [0, 2, 1, 0, 2]):
+        # 5 images in one call, 4 steps each: 1, 1, 2 (2, 2, 1), 3 (3, 2) and all 5 a forward pass
+        curves = [getattr(camlab, kind)(model, *five, class_index, steps=3, batch_size=size,
+                                        baseline=0.25) for size in (1, 4, 8, 12, None)]
+        for found in curves[:-1]:
+            np.testing.assert_array_equal(found.class_index, curves[-1].class_index)
+            np.testing.assert_allclose(found.curves, curves[-1].curves, atol=BY_HAND)
+        if class_index is not None:
+            assert curves[-1].class_index.tolist() == class_index
+        else:  # each part predicted its own images' classes: the first image's, twice
+            assert curves[-1].class_index[0] == curves[-1].class_index[4]
+
+
 def test_linear_and_sigmoid_heads_give_camlab_probabilities(images):
     linear = gap_model("linear", 3, seed=4)
     maps = camlab.gradcam(linear, images)

@@ -1,8 +1,9 @@
 """Deletion and insertion curves (Petsiuk et al. 2018, RISE, sec. 4.1; notebook 05).
 
 The class probability as the map's most important pixels are removed (or
-revealed), and the area under that curve. All images and all steps go through
-one compiled forward pass (``camlab.forward``), in chunks.
+revealed), and the area under that curve. Maps are ranked in NumPy, 32 at a time
+(``_rank_keys``); then one compiled call per 32 images sends them through the model
+in parts, every step of an image in the same forward pass (``_curve_function``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tensorflow as tf
 from scipy import ndimage
 
 from camlab import graph, replicas
-from camlab.checks import as_finite_float32, as_map_batch, check_batch_size
+from camlab.checks import as_finite_float32, as_maps, check_batch_size
 from camlab.errors import InputError, ModelError
 from camlab.forward import model_probabilities
 from camlab.pipeline import default_batch_size
@@ -51,8 +52,8 @@ def pixel_ranks(maps) -> np.ndarray:
     stable sort of the negated map does. The pixels are sorted by their keys
     (``_rank_keys``), then each sorted pixel's place is read back.
     """
-    maps = as_map_batch(maps)
-    keys = _rank_keys(maps.astype("float64", copy=False))
+    maps = as_maps(maps, single=False)[0]  # float32 or float64, as given
+    keys = _rank_keys(maps)
     order = np.argsort(keys, axis=1)  # keys all differ: any sort is the stable one
     ranks = np.empty(keys.shape, dtype="int32")
     np.put_along_axis(ranks, order, np.arange(keys.shape[1], dtype="int32")[np.newaxis], axis=1)
@@ -65,7 +66,7 @@ INDEX_BITS = 30  # pixels per map up to 2**30 get the fast keys
 def _rank_keys(maps) -> np.ndarray:
     """int64 (N, H * W): one key per pixel, all different, that sort in rank order.
 
-    maps: float64 (N, H, W), finite. A map whose values are float32 numbers
+    maps: float (N, H, W), finite. A map whose values are float32 numbers
     (camlab's maps are) gets, for each pixel, its value's 32 bits turned into an
     integer that grows as the value falls, with the pixel's index in the bits
     below: an ordinary sort of these keys is the stable sort from high to low,
@@ -76,9 +77,10 @@ def _rank_keys(maps) -> np.ndarray:
     pixels = int(np.prod(maps.shape[1:]))
     flat = maps.reshape(len(maps), pixels)
     index_bits = max(1, (pixels - 1).bit_length())
-    values = flat.astype("float32")
-    if len(flat) and (index_bits > INDEX_BITS or not np.array_equal(values, flat)):
-        return _ranks(tf.constant(maps)).numpy().reshape(flat.shape).astype("int64")
+    values = flat.astype("float32")  # a copy: changed below
+    if len(flat) and (index_bits > INDEX_BITS or flat.dtype.itemsize > 4
+                      and not np.array_equal(values, flat)):
+        return _ranks(tf.constant(maps, tf.float64)).numpy().reshape(flat.shape).astype("int64")
     values += np.float32(0.0)  # -0.0 becomes 0.0: equal values get equal bits
     bits = values.view("uint32")
     flip = bits >> 31  # 1 for negative values: their bits already grow as they fall
@@ -110,8 +112,9 @@ def _ranks(maps):
 
 
 def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
-    """The image each pixel goes to (deletion) or comes from (insertion): (N, H, W, C), for
-    the images ``offset`` .. ``offset + N - 1`` (one baseline per image: its rows)."""
+    """The image each pixel goes to (deletion) or comes from (insertion): float32
+    (N, H, W, C) for the images ``offset`` .. ``offset + N - 1`` (one baseline per image:
+    its rows), or (1, H, W, C) when every image has the same one (a number, one image)."""
     if isinstance(baseline, str):
         if baseline == "blur":  # camlab's blur: a Gaussian, sigma 5 at 224 px scaled to the image
             sigma = 5.0 * batch.shape[1] / 224.0
@@ -124,32 +127,55 @@ def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
     if value.ndim == 4 and len(value) > 1:  # one baseline per image
         value = value[offset:offset + len(batch)]
     try:
-        value = np.broadcast_to(value, batch.shape)
+        fitted = np.broadcast_to(value, batch.shape)
     except ValueError:
         raise InputError(f"baseline of shape {value.shape} does not fit images "
                          f"{batch.shape}; give a number, (H, W, C) or (N, H, W, C).") from None
-    return value
+    return fitted if value.ndim == 4 and len(value) > 1 else np.ascontiguousarray(fitted[:1])
 
 
-
-
-def _curve_function(anatomy, steps, kind):
-    """Compiled: (images, keys, baseline, thresholds) -> probabilities (B, steps + 1, classes)."""
+def _curve_function(anatomy, steps, kind, per_call):
+    """Compiled: (images, keys, thresholds, classes, baseline) -> (curves float32 (B, steps
+    + 1), classes int32 (B,)). The B images go through the model per_call at a time, all
+    steps of each together (one forward pass of per_call * (steps + 1) images), in a loop
+    inside the graph; baseline is B rows, or one row for all."""
     probabilities = model_probabilities(anatomy)
     height, width, channels = input_shape = anatomy.input_shape
+    whole_image = 0 if kind == "deletion" else steps  # the unperturbed image's step
 
-    def run(images, keys, baseline, thresholds):
+    def curves_of(images, keys, thresholds, classes, baseline):
         changed = keys[:, tf.newaxis] < thresholds[:, :, tf.newaxis, tf.newaxis]
         show_image = tf.logical_not(changed) if kind == "deletion" else changed
         stacked = tf.where(show_image[..., tf.newaxis], images[:, tf.newaxis],
                            baseline[:, tf.newaxis])  # (B, steps + 1, H, W, C)
         flat = tf.reshape(stacked, (-1, height, width, channels))
-        return tf.reshape(probabilities(flat), (tf.shape(images)[0], steps + 1, -1))
+        scores = tf.reshape(probabilities(flat), (tf.shape(images)[0], steps + 1, -1))
+        predicted = tf.argmax(scores[:, whole_image], axis=-1, output_type=tf.int32)
+        picked = tf.where(classes < 0, predicted, classes)
+        return tf.gather(tf.transpose(scores, (0, 2, 1)), picked, batch_dims=1), picked
+
+    def run(images, keys, thresholds, classes, baseline):
+        count = tf.shape(images)[0]
+        one_for_all = tf.shape(baseline)[0] == 1
+
+        def step(start, curves, picked):
+            part = slice(start, tf.minimum(start + per_call, count))
+            base = tf.cond(one_for_all, lambda: baseline, lambda: baseline[part])
+            found = curves_of(images[part], keys[part], thresholds[part], classes[part], base)
+            return start + per_call, curves.write(start // per_call, found[0]), \
+                picked.write(start // per_call, found[1])
+
+        parts = (tf.TensorArray(tf.float32, 0, dynamic_size=True, infer_shape=False),
+                 tf.TensorArray(tf.int32, 0, dynamic_size=True, infer_shape=False))
+        _, curves, picked = tf.while_loop(lambda start, *_: start < count, step,
+                                          (tf.constant(0),) + parts, parallel_iterations=1)
+        return curves.concat(), picked.concat()
 
     signature = [tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
                  tf.TensorSpec((None, height, width), tf.int64),
-                 tf.TensorSpec((None,) + tuple(input_shape), tf.float32),
-                 tf.TensorSpec((None, steps + 1), tf.int64)]
+                 tf.TensorSpec((None, steps + 1), tf.int64),
+                 tf.TensorSpec((None,), tf.int32),
+                 tf.TensorSpec((None,) + tuple(input_shape), tf.float32)]
     return tf.function(run, input_signature=signature)
 
 
@@ -162,28 +188,23 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= pixels:
         raise InputError(f"steps must be an int from 1 to H * W = {pixels}; got {steps!r}.")
     steps = int(steps)
-    _baseline_images(baseline, np.zeros((1,) + source.shape, "float32"))  # check it now
+    first = _baseline_images(baseline, np.zeros((2,) + source.shape, "float32"))  # checked now
+    shared = (tf.constant(first),) if len(first) == 1 else None  # one for all: a tensor, once
     counts = np.round(np.arange(steps + 1) * pixels / steps).astype("int64")
-    run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps),
-                                 lambda: _curve_function(anatomy, steps, kind))
     per_call = max(1, (batch_size or default_batch_size(source.shape, False)) // (steps + 1))
-    whole_image = 0 if kind == "deletion" else steps  # the unperturbed image's step
+    run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps, per_call),
+                                 lambda: _curve_function(anatomy, steps, kind, per_call))
     curves, chosen = [], []
-    # Maps are ranked RANKED at a time (one NumPy call each), then go per_call a pass
+    # Maps are ranked RANKED at a time (one NumPy call each); each such batch is one call,
+    # whose loop runs per_call images a forward pass
     for offset, batch, batch_maps, classes in batches(max(per_call, RANKED)):
-        keys = _rank_keys(batch_maps)  # paired checked them: float64
-        thresholds = _step_thresholds(keys, counts)
-        keys = keys.reshape(batch_maps.shape)
-        base = _baseline_images(baseline, batch, offset).astype("float32", copy=False)
-        for i in range(0, len(batch), per_call):
-            part = slice(i, i + per_call)
-            probabilities, = replicas.run(
-                run, (batch[part], keys[part], base[part], thresholds[part]), (),
-                strategy)  # (B, steps + 1, classes)
-            picked = np.where(classes[part] < 0, probabilities[:, whole_image].argmax(axis=-1),
-                              classes[part])
-            curves.append(probabilities[np.arange(len(picked)), :, picked])
-            chosen.append(picked)
+        keys = _rank_keys(batch_maps)  # paired checked them
+        rows = (batch, keys.reshape(batch_maps.shape), _step_thresholds(keys, counts), classes)
+        if not shared:
+            rows += (_baseline_images(baseline, batch, offset).astype("float32", copy=False),)
+        found = replicas.run(run, rows, shared or (), strategy)
+        curves.append(found[0])
+        chosen.append(found[1])
     curves, chosen = np.concatenate(curves), np.concatenate(chosen)
     if not np.isfinite(curves).all():
         raise ModelError("The model gave NaN or Inf probabilities; check its weights "
