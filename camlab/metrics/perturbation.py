@@ -25,7 +25,7 @@ from camlab.stream import paired
 
 
 _CURVES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-RANKED = 32  # maps ranked together when images are read one pass at a time
+RANKED = 32  # maps ranked together (about): the images of one compiled call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,9 +195,9 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps, per_call),
                                  lambda: _curve_function(anatomy, steps, kind, per_call))
     curves, chosen = [], []
-    # Maps are ranked RANKED at a time (one NumPy call each); each such batch is one call,
-    # whose loop runs per_call images a forward pass
-    for offset, batch, batch_maps, classes in batches(max(per_call, RANKED)):
+    # Maps are ranked about RANKED at a time (one NumPy call each), a whole number of forward
+    # passes; each such batch is one call, whose loop runs per_call images a forward pass
+    for offset, batch, batch_maps, classes in batches(per_call * -(-RANKED // per_call)):
         keys = _rank_keys(batch_maps)  # paired checked them
         rows = (batch, keys.reshape(batch_maps.shape), _step_thresholds(keys, counts), classes)
         if not shared:
