@@ -192,6 +192,7 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     shared = (tf.constant(first),) if len(first) == 1 else None  # one for all: a tensor, once
     counts = np.round(np.arange(steps + 1) * pixels / steps).astype("int64")
     per_call = max(1, (batch_size or default_batch_size(source.shape, False)) // (steps + 1))
+    per_call = min(per_call, 1 << 24)  # the graph's loop counts images in int32
     run = graph.cached_per_model(_CURVES, model, (anatomy.input_shape, kind, steps, per_call),
                                  lambda: _curve_function(anatomy, steps, kind, per_call))
     curves, chosen = [], []
