@@ -111,27 +111,38 @@ def _ranks(maps):
     return tf.reshape(ranks, shape)
 
 
-def _baseline_images(baseline, batch, offset=0) -> np.ndarray:
-    """The image each pixel goes to (deletion) or comes from (insertion): float32
-    (N, H, W, C) for the images ``offset`` .. ``offset + N - 1`` (one baseline per image:
-    its rows), or (1, H, W, C) when every image has the same one (a number, one image)."""
+def _baseline(baseline, shape):
+    """``baseline`` checked once, for images of ``shape`` (H, W, C): (one, rows).
+
+    A number or one image is the same for every image: ``one`` is float32
+    (1, H, W, C) and ``rows`` None. Otherwise ``one`` is None and ``rows(batch,
+    offset)`` gives float32 (B, H, W, C): the baseline of each image ``offset`` ..
+    ``offset + B - 1`` (its row of an (N, H, W, C) array, its blur, its mean colour).
+    """
     if isinstance(baseline, str):
         if baseline == "blur":  # camlab's blur: a Gaussian, sigma 5 at 224 px scaled to the image
-            sigma = 5.0 * batch.shape[1] / 224.0
-            return ndimage.gaussian_filter(batch, sigma=(0, sigma, sigma, 0), mode="nearest")
+            sigma = 5.0 * shape[0] / 224.0
+            return None, lambda batch, offset: ndimage.gaussian_filter(
+                batch, sigma=(0, sigma, sigma, 0), mode="nearest")
         if baseline == "mean":
-            return np.broadcast_to(batch.mean(axis=(1, 2), keepdims=True), batch.shape)
+            return None, lambda batch, offset: np.broadcast_to(
+                batch.mean(axis=(1, 2), keepdims=True), batch.shape)
         raise InputError(f"baseline must be a number, an image-shaped array, 'blur' or "
                          f"'mean'; got {baseline!r}.")
     value = as_finite_float32(baseline, "baseline", "(a number, (H, W, C) or (N, H, W, C))")
     if value.ndim == 4 and len(value) > 1:  # one baseline per image
-        value = value[offset:offset + len(batch)]
+        _fit(value[:1], (1,) + tuple(shape))
+        return None, lambda batch, offset: _fit(value[offset:offset + len(batch)], batch.shape)
+    return np.ascontiguousarray(_fit(value, (1,) + tuple(shape))), None
+
+
+def _fit(value, shape) -> np.ndarray:
+    """``value`` broadcast to ``shape`` (B, H, W, C), or an ``InputError``."""
     try:
-        fitted = np.broadcast_to(value, batch.shape)
+        return np.broadcast_to(value, shape)
     except ValueError:
         raise InputError(f"baseline of shape {value.shape} does not fit images "
-                         f"{batch.shape}; give a number, (H, W, C) or (N, H, W, C).") from None
-    return fitted if value.ndim == 4 and len(value) > 1 else np.ascontiguousarray(fitted[:1])
+                         f"{shape}; give a number, (H, W, C) or (N, H, W, C).") from None
 
 
 def _curve_function(anatomy, steps, kind, per_call):
@@ -188,8 +199,8 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= pixels:
         raise InputError(f"steps must be an int from 1 to H * W = {pixels}; got {steps!r}.")
     steps = int(steps)
-    first = _baseline_images(baseline, np.zeros((2,) + source.shape, "float32"))  # checked now
-    shared = (tf.constant(first),) if len(first) == 1 else None  # one for all: a tensor, once
+    one, rows_of = _baseline(baseline, source.shape)
+    shared = () if one is None else (tf.constant(one),)  # one for all: a tensor, made once
     counts = np.round(np.arange(steps + 1) * pixels / steps).astype("int64")
     per_call = max(1, (batch_size or default_batch_size(source.shape, False)) // (steps + 1))
     per_call = min(per_call, 1 << 24)  # the graph's loop counts images in int32
@@ -201,9 +212,9 @@ def _perturbation(kind, model, images, maps, class_index, steps, baseline, batch
     for offset, batch, batch_maps, classes in batches(per_call * -(-RANKED // per_call)):
         keys = _rank_keys(batch_maps)  # paired checked them
         rows = (batch, keys.reshape(batch_maps.shape), _step_thresholds(keys, counts), classes)
-        if not shared:
-            rows += (_baseline_images(baseline, batch, offset).astype("float32", copy=False),)
-        found = replicas.run(run, rows, shared or (), strategy)
+        if rows_of:
+            rows += (rows_of(batch, offset),)
+        found = replicas.run(run, rows, shared, strategy)
         curves.append(found[0])
         chosen.append(found[1])
     curves, chosen = np.concatenate(curves), np.concatenate(chosen)
