@@ -302,13 +302,13 @@ def as_finite_float32(values, name, shapes) -> np.ndarray:
 def _numeric(values, name, wanted) -> np.ndarray:
     """``values`` as a NumPy array of numbers, or an ``InputError`` asking for ``wanted``."""
     try:
-        array = np.asarray(values)
-    except (ValueError, TypeError):  # ragged rows: told below, as dtype object
+        array, ragged = np.asarray(values), ""
+    except (ValueError, TypeError):  # rows of unequal sizes
         array = np.asarray(values, dtype=object)
+        ragged = " Its rows differ in size: make them equal, then np.stack them."
     if array.dtype == object or array.dtype.kind not in "fiub":
         raise InputError(f"{name} must be {wanted} of numbers; got {type(values).__name__} of "
-                         f"dtype {array.dtype}. Rows of unequal sizes? Make them equal, then "
-                         "np.stack them.")
+                         f"dtype {array.dtype}.{ragged}")
     return array
 
 
